@@ -1,0 +1,3 @@
+from skelcmd.cli import main
+
+raise SystemExit(main())

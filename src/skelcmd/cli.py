@@ -1,0 +1,352 @@
+"""The `skelcmd` command line: argument parsing and dispatch only.
+
+Every handler imports its library module lazily, so `skelcmd --help` stays instant. A
+`UserError` (or an OS error on a user's path) ends the run with one paragraph and exit
+status 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from skelcmd import __version__
+from skelcmd.errors import UserError
+
+EPILOG = """\
+Typical session:
+  skelcmd synth data/synth                 # the built-in synthetic data set (x-sub and x-view)
+  skelcmd info data/synth/xsub             # what is in it
+  skelcmd show data/synth/xsub --index 5 --out sample.gif
+  skelcmd import utd-mhad UTD_DIR data/utd # also: import npz | pyskl, prepare ntu60 | pku-mmd
+Run `skelcmd COMMAND --help` for the options of a command."""
+
+
+def _info(args: argparse.Namespace) -> None:
+    from skelcmd.data.format import open_dataset
+    from skelcmd.data.info import describe
+
+    print(describe(open_dataset(args.dataset)))
+
+
+def _show(args: argparse.Namespace) -> None:
+    from skelcmd.data.format import open_dataset
+    from skelcmd.viz import render_sample
+
+    dataset = open_dataset(args.dataset, check_values=False)
+    split = dataset.split(args.split)
+    if not 0 <= args.index < len(split):
+        raise UserError(
+            f"--index {args.index} is out of range: split {args.split!r} of {args.dataset} has "
+            f"{len(split)} samples (0..{len(split) - 1})."
+        )
+    i = args.index
+    title = f"{dataset.class_names[split.labels[i]]} ({split.sample_name(i)})"
+    out = render_sample(
+        split.data[i],
+        int(split.lengths[i]),
+        dataset.layout,
+        args.out,
+        title=title,
+        frames=args.frames,
+    )
+    print(f"wrote {out}")
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from skelcmd.data.synthetic import write_synthetic
+
+    for path in write_synthetic(
+        args.out_dir,
+        num_samples=args.samples,
+        seed=args.seed,
+        benchmarks=args.benchmark,
+        overwrite=args.overwrite,
+    ):
+        print(f"wrote {path}")
+
+
+def _import_utd(args: argparse.Namespace) -> None:
+    from skelcmd.data.utd_mhad import import_utd_mhad
+
+    print(f"wrote {import_utd_mhad(args.raw_dir, args.out_dir, overwrite=args.overwrite)}")
+
+
+def _import_npz(args: argparse.Namespace) -> None:
+    from skelcmd.data.npz import import_npz
+
+    out = import_npz(
+        args.file,
+        args.out_dir,
+        x_format=args.x_format,
+        layout=args.layout,
+        class_names=args.classes,
+        benchmark=args.benchmark,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {out}")
+
+
+def _import_pyskl(args: argparse.Namespace) -> None:
+    from skelcmd.data.pyskl import import_pyskl
+
+    out = import_pyskl(
+        args.file,
+        args.out_dir,
+        split=args.split,
+        layout=args.layout,
+        class_names=args.classes,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {out}")
+
+
+def _prepare_ntu(args: argparse.Namespace) -> None:
+    from skelcmd.data.ntu import prepare_ntu
+
+    summary = prepare_ntu(
+        args.raw_dir,
+        args.out_dir,
+        dataset=args.dataset,
+        benchmarks=args.benchmark,
+        workers=args.workers,
+        align=not args.no_align,
+        skip_bad=args.skip_bad,
+        overwrite=args.overwrite,
+    )
+    print(summary.format())
+
+
+def _prepare_pku(args: argparse.Namespace) -> None:
+    from skelcmd.data.pku import prepare_pku
+
+    summary = prepare_pku(
+        args.skeleton_dir,
+        args.label_dir,
+        args.out_dir,
+        split_file=args.split_file,
+        benchmarks=args.benchmark,
+        workers=args.workers,
+        align=not args.no_align,
+        skip_bad=args.skip_bad,
+        overwrite=args.overwrite,
+    )
+    print(summary.format())
+
+
+def _layout(args: argparse.Namespace) -> None:
+    from skelcmd.skeleton import LAYOUTS, get_layout
+
+    if args.name is None:
+        for layout in LAYOUTS.values():
+            centre = layout.joint_names[layout.center]
+            print(f"{layout.name:10s} {layout.num_joints} joints, centre {centre}")
+        return
+    layout = get_layout(args.name)
+    print(f"layout {layout.name}: {layout.num_joints} joints, centre joint {layout.center + 1}")
+    for v, p in layout.bone_pairs:
+        bone = "root (zero bone)" if v == p else f"bone to {p + 1:2d} {layout.joint_names[p]}"
+        print(f"  {v + 1:2d} {layout.joint_names[v]:16s} {bone}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from skelcmd.demo import run_demo
+
+    run_demo(args.out, samples=args.samples, seed=args.seed)
+
+
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUT_DIR if it exists (atomically)"
+    )
+
+
+def _add_prepare_options(parser: argparse.ArgumentParser, benchmarks: Sequence[str]) -> None:
+    parser.add_argument(
+        "--benchmark",
+        nargs="+",
+        choices=benchmarks,
+        default=None,
+        help="benchmarks to write, each a data set under OUT_DIR/NAME "
+        f"(default: all of {', '.join(benchmarks)})",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="parallel processes (default 1)"
+    )
+    parser.add_argument(
+        "--no-align",
+        action="store_true",
+        help="keep raw camera coordinates (no centring on the spine, no rotation)",
+    )
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip malformed files instead of stopping; they are listed in the summary and in "
+        "OUT_DIR/prepare_report.txt",
+    )
+    _add_overwrite(parser)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _kind_adder(kinds: argparse._SubParsersAction) -> Callable[..., argparse.ArgumentParser]:
+    def kind(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+        sub = kinds.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    return kind
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skelcmd",
+        description="CMD: self-supervised 3D skeleton action representation learning by "
+        "cross-modal mutual distillation (Mao et al., ECCV 2022).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"skelcmd {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable, help: str, **kw) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, **kw)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    p = command("info", _info, "Print a data set's splits, class counts and frame lengths.")
+    p.add_argument("dataset", metavar="DIR", help="a data set directory (holds meta.json)")
+
+    p = command("show", _show, "Draw one sample as an animated GIF or a PNG strip of frames.")
+    p.add_argument("dataset", metavar="DIR", help="a data set directory")
+    p.add_argument("--split", default="test", help="split to draw from (default test)")
+    p.add_argument("--index", type=int, default=0, help="sample index in the split (default 0)")
+    p.add_argument("--out", required=True, help="output file: .gif (animation) or .png (strip)")
+    p.add_argument(
+        "--frames", type=_positive_int, default=8, help="frames in a .png strip (default 8)"
+    )
+
+    p = command(
+        "synth",
+        _synth,
+        "Generate the built-in synthetic data set (NTU-25 layout, forward kinematics): one data "
+        "set per benchmark under OUT_DIR.",
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument(
+        "--samples", type=_positive_int, default=2000, help="number of sequences (default 2000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--benchmark",
+        nargs="+",
+        choices=["xsub", "xview"],
+        default=["xsub", "xview"],
+        help="splits to write: cross-subject and/or cross-view (default both)",
+    )
+    _add_overwrite(p)
+
+    p = command("import", None, "Convert a data set you already have into skelcmd's format.")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    kind = _kind_adder(kinds)
+    k = kind("utd-mhad", _import_utd, "UTD-MHAD skeleton .mat files, cross-subject split.")
+    k.add_argument("raw_dir", metavar="RAW_DIR", help="folder of aA_sS_tT_skeleton.mat files")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    _add_overwrite(k)
+    k = kind("npz", _import_npz, "An x_train/y_train/x_test/y_test .npz (CTR-GCN family).")
+    k.add_argument("file", metavar="FILE")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    k.add_argument(
+        "--x-format",
+        choices=["auto", "ntmvc", "nctvm"],
+        default="auto",
+        help="layout of x: ntmvc = (N, T, M*V*C) as in CTR-GCN, nctvm = (N, C, T, V, M); "
+        "auto decides by the number of dimensions (default)",
+    )
+    k = kind("pyskl", _import_pyskl, "A pyskl-style annotation pickle with 3D keypoints.")
+    k.add_argument("file", metavar="FILE")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    k.add_argument(
+        "--split", required=True, help="benchmark, e.g. xsub (uses xsub_train, xsub_val)"
+    )
+    for k in (kinds.choices["npz"], kinds.choices["pyskl"]):
+        k.add_argument("--layout", default="ntu25", help="layout name or YAML file (default ntu25)")
+        k.add_argument(
+            "--classes",
+            default=None,
+            help="class names: ntu60, ntu120, or a text file with one name a line "
+            "(default: NTU names for 60/120 classes, else class_1, class_2, ...)",
+        )
+        _add_overwrite(k)
+    kinds.choices["npz"].add_argument("--benchmark", default="", help="benchmark name to record")
+
+    p = command("prepare", None, "Prepare NTU RGB+D 60/120 or PKU-MMD from the raw files.")
+    kind = _kind_adder(p.add_subparsers(dest="kind", metavar="DATASET", required=True))
+    for name, benchmarks in (("ntu60", ["xsub", "xview"]), ("ntu120", ["xsub", "xset"])):
+        k = kind(name, _prepare_ntu, f"NTU RGB+D {name[3:]} .skeleton files.")
+        k.set_defaults(dataset=name)
+        k.add_argument("raw_dir", metavar="RAW_DIR", help="folder of SsssCcccPpppRrrrAaaa.skeleton")
+        k.add_argument("out_dir", metavar="OUT_DIR")
+        _add_prepare_options(k, benchmarks)
+    k = kind("pku-mmd", _prepare_pku, "PKU-MMD skeleton and label files, cut into clips.")
+    k.add_argument("skeleton_dir", metavar="RAW_SKELETON_DIR")
+    k.add_argument("label_dir", metavar="LABEL_DIR")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    k.add_argument("--split-file", required=True, help="the official cross-subject/view split file")
+    _add_prepare_options(k, ["xsub", "xview"])
+
+    p = command("layout", _layout, "List the built-in skeleton layouts, or print one's bones.")
+    p.add_argument("name", nargs="?", help="a layout name or a YAML layout file")
+
+    p = command(
+        "demo",
+        _demo,
+        "The end-to-end demo on synthetic data: generate the data set, summarise it, "
+        "draw a sample.",
+    )
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument(
+        "--samples", type=_positive_int, default=2000, help="synthetic sequences (default 2000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"skelcmd: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `skelcmd info DIR | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        if args.debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"skelcmd: error: {exc.strerror or exc}{where}. Check the path and its permissions "
+            "(run with --debug for a traceback).",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("skelcmd: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

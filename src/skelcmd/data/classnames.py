@@ -1,0 +1,83 @@
+"""Class names for imported data sets: built-in sets, text files, lists, or numbered defaults.
+
+A class-name spec is one of
+
+    None                     decided from the data: `ntu60` / `ntu120` for NTU-style data with
+                             60 / 120 classes, else `class_1 .. class_K`
+    "ntu60", "ntu120"        the NTU RGB+D action names (package resource; NTU-60 = first 60)
+    a path                   a UTF-8 text file, one name a line (blank lines are skipped)
+    a list / tuple of str    the names themselves
+
+and must give exactly one name per class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+
+from skelcmd.errors import UserError
+
+BUILTIN_CLASS_SETS = {"ntu60": 60, "ntu120": 120}
+
+ClassNamesSpec = str | Path | Sequence[str] | None
+
+
+def ntu_class_names(count: int = 120) -> tuple[str, ...]:
+    """The first `count` NTU RGB+D 120 action names (60 gives the NTU-60 set)."""
+    text = (files("skelcmd") / "resources" / "ntu120_classes.txt").read_text(encoding="utf-8")
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    return names[:count]
+
+
+def _read_names_file(path: Path) -> tuple[str, ...]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"cannot read the class-name file {path} ({exc}); give a UTF-8 text file with one "
+            "class name a line."
+        ) from None
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def resolve_class_names(
+    spec: ClassNamesSpec, num_classes: int, where: str, *, layout_name: str = "ntu25"
+) -> tuple[str, ...]:
+    """Turn a class-name spec into exactly `num_classes` names.
+
+    `where` names the data whose labels set `num_classes` (used in error messages);
+    `layout_name` only matters for `spec=None`: NTU names are picked only for `ntu25` data.
+    """
+    if num_classes < 1:
+        raise UserError(f"{where} has no classes; check its labels.")
+    if spec is None:
+        builtin = f"ntu{num_classes}"
+        if layout_name == "ntu25" and builtin in BUILTIN_CLASS_SETS:
+            return ntu_class_names(num_classes)
+        return tuple(f"class_{k}" for k in range(1, num_classes + 1))
+    if isinstance(spec, (str, Path)):
+        key = str(spec)
+        if key in BUILTIN_CLASS_SETS:
+            names, source = ntu_class_names(BUILTIN_CLASS_SETS[key]), f"the built-in set {key!r}"
+        elif Path(key).is_file():
+            names, source = _read_names_file(Path(key)), f"the class-name file {key}"
+        else:
+            raise UserError(
+                f"class names {key!r}: no such file, and not a built-in set "
+                f"({', '.join(BUILTIN_CLASS_SETS)}). Give a text file with one name a line."
+            )
+    else:
+        names, source = tuple(str(name).strip() for name in spec), "the class-name list"
+        if any(not name for name in names):
+            raise UserError(f"{source} holds an empty class name; give one name per class.")
+    if len(names) != num_classes:
+        raise UserError(
+            f"{source} gives {len(names)} class names, but {where} has {num_classes} classes "
+            f"(labels 0..{num_classes - 1}); give exactly one name per class, in label order."
+        )
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise UserError(f"{source} repeats the class names {repeated}; give distinct names.")
+    return names

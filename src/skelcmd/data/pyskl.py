@@ -1,0 +1,219 @@
+"""Import pyskl-style annotation pickles (e.g. `ntu60_3danno.pkl`) into the skelcmd format.
+
+The pickle is a dict: `split` maps split names (`xsub_train`, `xsub_val`, ...) to lists of
+`frame_dir` names; `annotations` is a list of dicts with `frame_dir`, `label` (0-based),
+`keypoint` (M persons, T frames, V joints, C) float, `total_frames` (= T) and optionally
+`keypoint_score`. Only 3D keypoints (C = 3) are imported: each sample becomes (3, T, V, M)
+with persons zero-padded to the largest M of the selected samples.
+
+Pickles can run arbitrary code when loaded, so `load_pickle` uses an unpickler that only
+builds plain containers, scalars and NumPy arrays and refuses every other global.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from skelcmd.data.classnames import resolve_class_names
+from skelcmd.data.format import DatasetWriter
+from skelcmd.errors import UserError
+from skelcmd.skeleton import Layout, get_layout
+
+BATCH = 256
+NTU_NAME = re.compile(r"S(\d+)C(\d+)P(\d+)R(\d+)A(\d+)")
+NTU_IDS = {"setups": 1, "views": 2, "subjects": 3, "replications": 4}  # regex group per id
+
+_BUILTINS = ("dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "bool")
+ALLOWED_GLOBALS = frozenset(
+    {("builtins", name) for name in (*_BUILTINS, "str", "bytes", "bytearray")}
+    | {("collections", "OrderedDict"), ("_codecs", "encode")}  # encode: bytes in protocol <= 2
+    | {("numpy", "ndarray"), ("numpy", "dtype")}
+    | {
+        (f"numpy.{core}.{module}", name)
+        for core in ("core", "_core")
+        for module, name in (
+            ("multiarray", "_reconstruct"),
+            ("multiarray", "scalar"),
+            ("numeric", "_frombuffer"),  # arrays pickled with protocol 5
+        )
+    }
+)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Builds only `ALLOWED_GLOBALS`; any other global (e.g. os.system) is a UserError."""
+
+    def __init__(self, file: Any, where: str):
+        super().__init__(file)
+        self.where = where
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = {"__builtin__": "builtins"}.get(module, module)  # protocol <= 2 names
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise UserError(
+                f"{self.where} asks to load the global {module}.{name}, which an annotation "
+                "file never needs, so it was refused and nothing in it was run. The file may be "
+                "malicious or not a pyskl annotation pickle; only import files you trust."
+            )
+        if module.startswith("numpy.core."):  # written by NumPy 1.x; NumPy 2 renamed the package
+            try:
+                importlib.import_module("numpy._core")
+                module = "numpy._core." + module.removeprefix("numpy.core.")
+            except ImportError:
+                pass
+        return super().find_class(module, name)
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Load a pickle with the restricted unpickler; every failure is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"annotation file {path} does not exist; give a pyskl .pkl file.")
+    try:
+        with open(path, "rb") as f:
+            return _RestrictedUnpickler(f, str(path)).load()
+    except UserError:
+        raise
+    except Exception as exc:  # UnpicklingError, EOFError, ValueError, ... from a broken file
+        raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc}).") from None
+
+
+def _pick_splits(splits: Mapping[str, Any], benchmark: str, where: str) -> dict[str, str]:
+    """{"train": "<b>_train", "test": "<b>_test" or "<b>_val"} for benchmark `b`."""
+    test = next((f"{benchmark}_{s}" for s in ("test", "val") if f"{benchmark}_{s}" in splits), "")
+    if f"{benchmark}_train" not in splits or not test:
+        stems = {str(k).rsplit("_", 1)[0] for k in splits if str(k).endswith("_train")}
+        benchmarks = sorted(b for b in stems if f"{b}_val" in splits or f"{b}_test" in splits)
+        raise UserError(
+            f"{where} has no splits {benchmark}_train and {benchmark}_val / {benchmark}_test; "
+            f"its splits are {', '.join(map(str, splits)) or 'none'}. Choose the benchmark "
+            f"with --split ({', '.join(benchmarks) or 'none available'})."
+        )
+    return {"train": f"{benchmark}_train", "test": test}
+
+
+def _check_sample(ann: Any, where: str, layout: Layout) -> tuple[int, int, int]:
+    """Validate one annotation; return (label, total_frames, persons)."""
+    missing = [k for k in ("label", "keypoint", "total_frames") if k not in ann]
+    if missing:
+        raise UserError(f"{where} lacks {', '.join(missing)}.")
+    label, frames, kp = ann["label"], ann["total_frames"], ann["keypoint"]
+    for key, value in (("label", label), ("total_frames", frames)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            raise UserError(f"{where}: {key} is {value!r}; expected an integer.")
+    if label < 0:
+        raise UserError(f"{where}: label {label} is negative; labels are 0-based class indices.")
+    if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.dtype.kind not in "fiu":
+        raise UserError(
+            f"{where}: keypoint has shape {getattr(kp, 'shape', type(kp).__name__)}; expected "
+            "a numeric array (M persons, T frames, V joints, C)."
+        )
+    m, t, v, c = kp.shape
+    if c == 2:
+        raise UserError(
+            f"{where}: keypoint holds 2D coordinates (C = 2); only 3D skeletons (C = 3) are "
+            "supported. Use the 3D annotation file (e.g. ntu60_3danno.pkl), not a 2D one."
+        )
+    if c != 3 or v != layout.num_joints or m < 1 or t < 1:
+        raise UserError(
+            f"{where}: keypoint has shape {kp.shape}; expected (M, T, {layout.num_joints}, 3) "
+            f"for layout {layout.name!r}. Check --layout."
+        )
+    if frames != t:
+        raise UserError(f"{where}: total_frames is {frames} but keypoint holds {t} frames.")
+    if not np.isfinite(kp).all():
+        raise UserError(f"{where}: keypoint holds NaN or infinite coordinates.")
+    return int(label), int(frames), m
+
+
+def import_pyskl(
+    file: str | Path,
+    out: str | Path,
+    *,
+    split: str,
+    layout: str | Path | Layout = "ntu25",
+    class_names: str | Path | Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Import benchmark `split` (e.g. "xsub") of the pyskl pickle `file` into `out`.
+
+    Writes splits `train` (`<split>_train`) and `test` (`<split>_test`, else `<split>_val`):
+    data (N, 3, T_max, V, M_max) float32, lengths = total_frames, labels, names = frame_dir,
+    and for NTU-style names (SsssCcccPpppRrrrAaaa) subjects, views, setups, replications.
+    """
+    file, out, layout = Path(file), Path(out), get_layout(layout)
+    content = load_pickle(file)
+    if (
+        not isinstance(content, Mapping)
+        or not isinstance(content.get("split"), Mapping)
+        or not isinstance(content.get("annotations"), (list, tuple))
+    ):
+        raise UserError(
+            f"{file} is not a pyskl annotation file: expected a dict with 'split' (a dict of "
+            "frame_dir lists) and 'annotations' (a list of dicts)."
+        )
+    chosen = _pick_splits(content["split"], split, str(file))
+    by_dir: dict[str, Mapping[str, Any]] = {}
+    for i, ann in enumerate(content["annotations"]):
+        if not isinstance(ann, Mapping) or not isinstance(ann.get("frame_dir"), str):
+            raise UserError(f"{file}: annotation {i} is not a dict with a 'frame_dir' string.")
+        if ann["frame_dir"] in by_dir:
+            raise UserError(f"{file}: frame_dir {ann['frame_dir']!r} is annotated twice.")
+        by_dir[ann["frame_dir"]] = ann
+    members: dict[str, list[str]] = {}
+    for out_split, source in chosen.items():
+        names = content["split"][source]
+        names = list(names) if isinstance(names, (list, tuple, np.ndarray)) else []
+        if not names or not all(isinstance(name, str) for name in names):
+            raise UserError(f"{file}: split {source!r} is empty or not a list of frame_dir names.")
+        absent = [name for name in names if name not in by_dir]
+        if absent:
+            raise UserError(
+                f"{file}: split {source!r} lists {len(absent)} frame_dir without annotation, "
+                f"e.g. {', '.join(absent[:3])}; the file is inconsistent."
+            )
+        members[out_split] = [str(name) for name in names]
+    info = {
+        name: _check_sample(by_dir[name], f"{file}: annotation {name!r}", layout)
+        for names in members.values()
+        for name in names
+    }
+    num_classes = max(label for label, _, _ in info.values()) + 1
+    t_max = max(frames for _, frames, _ in info.values())
+    m_max = max(persons for _, _, persons in info.values())
+    where = f"{file} (labels of {', '.join(chosen.values())})"
+    names_tuple = resolve_class_names(class_names, num_classes, where, layout_name=layout.name)
+    ntu_style = all(NTU_NAME.fullmatch(name) for name in info)
+    extra = {"file": file.name, "splits": chosen}
+    with DatasetWriter(
+        out, layout, names_tuple, source="pyskl", benchmark=split, extra=extra, overwrite=overwrite
+    ) as writer:
+        for out_split, names in members.items():
+            target = writer.add_split(out_split, len(names), t_max, m_max)
+            with tqdm(total=len(names), desc=out_split, unit="sample", disable=None) as bar:
+                for start in range(0, len(names), BATCH):
+                    batch = names[start : start + BATCH]
+                    t = max(info[name][1] for name in batch)
+                    data = np.zeros((len(batch), 3, t, layout.num_joints, m_max), np.float32)
+                    for i, name in enumerate(batch):
+                        kp = by_dir[name]["keypoint"]  # (M, T, V, C) -> (C, T, V, M)
+                        data[i, :, : kp.shape[1], :, : kp.shape[0]] = kp.transpose(3, 1, 2, 0)
+                    ids = {}
+                    if ntu_style:
+                        groups = [NTU_NAME.fullmatch(name).groups() for name in batch]
+                        ids = {
+                            k: np.array([int(g[c - 1]) for g in groups]) for k, c in NTU_IDS.items()
+                        }
+                    lengths = np.array([info[name][1] for name in batch])
+                    labels = np.array([info[name][0] for name in batch])
+                    target.append(data, lengths, labels, names=batch, **ids)
+                    bar.update(len(batch))
+    return out

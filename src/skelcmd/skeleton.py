@@ -1,0 +1,204 @@
+"""Skeleton layouts: joint names, the (joint, parent) bone pairs, and graphs derived from them.
+
+A layout is all the project knows about a skeleton. Bones (`bone_pairs`), the undirected graph
+(`edges`, `adjacency`) and the hop distances that graph encoders partition by all come from
+the one list of parents. Built-in layouts live in `LAYOUTS`; users describe their own in YAML:
+
+    name: my_layout
+    joints: [pelvis, spine, head, ...]
+    parents: [pelvis, pelvis, spine, ...]   # names or 1-based indices; a root is its own parent
+    center: spine                           # optional graph centre (default: the first root)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from skelcmd.errors import UserError
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A skeleton: `parents[v]` is the 0-based parent of joint `v`; a root is its own parent."""
+
+    name: str
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    center: int
+
+    def __post_init__(self) -> None:
+        v = len(self.joint_names)
+        where = f"layout {self.name!r}"
+        if v == 0:
+            raise UserError(f"{where} has no joints.")
+        if len(set(self.joint_names)) != v:
+            raise UserError(f"{where} repeats a joint name: {list(self.joint_names)}.")
+        if len(self.parents) != v:
+            raise UserError(f"{where} has {v} joints but {len(self.parents)} parents.")
+        for joint, parent in enumerate(self.parents):
+            if not 0 <= parent < v:
+                raise UserError(
+                    f"{where}: joint {self.joint_names[joint]!r} has parent index {parent}, "
+                    f"outside 0..{v - 1}."
+                )
+        if not 0 <= self.center < v:
+            raise UserError(f"{where}: centre joint index {self.center} is outside 0..{v - 1}.")
+        self._check_acyclic()
+
+    def _check_acyclic(self) -> None:
+        for start in range(self.num_joints):
+            seen, joint = set(), start
+            while self.parents[joint] != joint:
+                if joint in seen:
+                    raise UserError(
+                        f"layout {self.name!r}: the parents of joint "
+                        f"{self.joint_names[start]!r} form a cycle; every chain must end in a "
+                        "root (a joint that is its own parent)."
+                    )
+                seen.add(joint)
+                joint = self.parents[joint]
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def bone_pairs(self) -> list[tuple[int, int]]:
+        """One (joint, parent) pair per joint, in joint order; a root's bone is zero."""
+        return list(enumerate(self.parents))
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        """The graph's edges: the bone pairs without self-loops."""
+        return [(v, p) for v, p in self.bone_pairs if v != p]
+
+    def index(self, joint_name: str) -> int:
+        try:
+            return self.joint_names.index(joint_name)
+        except ValueError:
+            raise UserError(
+                f"layout {self.name!r} has no joint {joint_name!r}; its joints are "
+                f"{', '.join(self.joint_names)}."
+            ) from None
+
+    def adjacency(self) -> np.ndarray:
+        """(V, V) symmetric 0/1 matrix of the edges, no self-loops."""
+        a = np.zeros((self.num_joints, self.num_joints), dtype=np.float32)
+        for v, p in self.edges:
+            a[v, p] = a[p, v] = 1.0
+        return a
+
+    def hop_distance(self) -> np.ndarray:
+        """(V, V) number of edges between joints; `inf` where no path exists."""
+        v = self.num_joints
+        reach = np.eye(v, dtype=bool)
+        step = self.adjacency().astype(bool) | np.eye(v, dtype=bool)
+        hops = np.where(reach, 0.0, np.inf)
+        for d in range(1, v):
+            reach = (reach.astype(np.int32) @ step.astype(np.int32)) > 0
+            hops[reach & np.isinf(hops)] = d
+        return hops
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain description that `layout_from_dict` turns back into this layout."""
+        return {
+            "name": self.name,
+            "joints": list(self.joint_names),
+            "parents": [self.joint_names[p] for p in self.parents],
+            "center": self.joint_names[self.center],
+        }
+
+
+def layout_from_dict(spec: dict[str, Any], source: str = "layout") -> Layout:
+    """Build a layout from `{name, joints, parents, center?}`; parents are names or 1-based."""
+    if not isinstance(spec, dict):
+        raise UserError(f"{source}: a layout must be a mapping with keys name, joints, parents.")
+    missing = [key for key in ("name", "joints", "parents") if key not in spec]
+    if missing:
+        raise UserError(f"{source}: the layout lacks {', '.join(missing)}.")
+    joints = [str(j) for j in spec["joints"]]
+
+    def resolve(ref: Any, what: str) -> int:
+        if isinstance(ref, bool):
+            raise UserError(f"{source}: {what} {ref!r} is neither a joint name nor an index.")
+        if isinstance(ref, int):
+            if not 1 <= ref <= len(joints):
+                raise UserError(f"{source}: {what} {ref} is outside 1..{len(joints)} (1-based).")
+            return ref - 1
+        if str(ref) in joints:
+            return joints.index(str(ref))
+        raise UserError(f"{source}: {what} {ref!r} is not one of the joints {joints}.")
+
+    if len(spec["parents"]) != len(joints):
+        raise UserError(
+            f"{source}: {len(joints)} joints but {len(spec['parents'])} parents; give one parent "
+            "per joint (a root is its own parent)."
+        )
+    parents = tuple(
+        resolve(p, f"parent of joint {j!r}") for j, p in zip(joints, spec["parents"], strict=True)
+    )
+    roots = [v for v, p in enumerate(parents) if v == p]
+    if not roots:
+        raise UserError(f"{source}: no root; make one joint its own parent.")
+    center = resolve(spec["center"], "centre") if spec.get("center") is not None else roots[0]
+    return Layout(str(spec["name"]), tuple(joints), parents, center)
+
+
+def _builtin(name: str, joints: str, parents_1based: list[int], center_1based: int) -> Layout:
+    return Layout(
+        name, tuple(joints.split()), tuple(p - 1 for p in parents_1based), center_1based - 1
+    )
+
+
+# Kinect v2 (NTU RGB+D, PKU-MMD). Parents are the reference code's bone list, kept for fidelity:
+# (21, 21) makes the spine-shoulder bone zero, and the hand tips hang off the thumbs.
+NTU25 = _builtin(
+    "ntu25",
+    "spine_base spine_mid neck head shoulder_left elbow_left wrist_left hand_left "
+    "shoulder_right elbow_right wrist_right hand_right hip_left knee_left ankle_left foot_left "
+    "hip_right knee_right ankle_right foot_right spine_shoulder hand_tip_left thumb_left "
+    "hand_tip_right thumb_right",
+    [2, 21, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19, 21, 23, 8, 25, 12],
+    21,
+)
+
+# Kinect v1 as in UTD-MHAD, rooted like ntu25 at the shoulder centre.
+KINECT20 = _builtin(
+    "kinect20",
+    "head shoulder_center spine hip_center shoulder_left elbow_left wrist_left hand_left "
+    "shoulder_right elbow_right wrist_right hand_right hip_left knee_left ankle_left foot_left "
+    "hip_right knee_right ankle_right foot_right",
+    [2, 2, 2, 3, 2, 5, 6, 7, 2, 9, 10, 11, 4, 13, 14, 15, 4, 17, 18, 19],
+    2,
+)
+
+LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (NTU25, KINECT20)}
+
+
+def get_layout(name_or_path: str | Path | dict[str, Any] | Layout) -> Layout:
+    """A built-in layout by name, a YAML file describing one, or a layout dict."""
+    if isinstance(name_or_path, Layout):
+        return name_or_path
+    if isinstance(name_or_path, dict):
+        return layout_from_dict(name_or_path)
+    key = str(name_or_path)
+    if key in LAYOUTS:
+        return LAYOUTS[key]
+    path = Path(key)
+    if path.suffix in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise UserError(f"layout file {path} does not exist.")
+        try:
+            spec = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise UserError(f"layout file {path} is not valid YAML: {exc}") from None
+        return layout_from_dict(spec, source=str(path))
+    raise UserError(
+        f"unknown layout {key!r}. Built-in layouts: {', '.join(sorted(LAYOUTS))}; "
+        "or give a YAML file with name, joints and parents."
+    )

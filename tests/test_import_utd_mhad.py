@@ -1,0 +1,179 @@
+"""UTD-MHAD import: round trip on tiny .mat files, every user error, and the real release."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from skelcmd.data.format import open_dataset
+from skelcmd.data.utd_mhad import UTD_MHAD_CLASSES, import_utd_mhad
+from skelcmd.errors import UserError
+from skelcmd.skeleton import KINECT20
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "utd_mhad"
+
+# (action, subject, trial, frames): two train subjects (1, 3), two test subjects (2, 4).
+RECORDINGS = [(1, 1, 1, 5), (27, 3, 2, 7), (2, 1, 4, 3), (5, 2, 1, 6), (1, 4, 3, 4)]
+
+
+def _skel(action: int, subject: int, trial: int, frames: int) -> np.ndarray:
+    """A distinct (20, 3, T) float64 array per recording, as in the raw files."""
+    rng = np.random.default_rng(action * 100 + subject * 10 + trial)
+    return rng.normal(size=(20, 3, frames))
+
+
+def _write_raw(folder: Path, recordings=RECORDINGS) -> dict[str, np.ndarray]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Skeleton_joint_order.txt").write_text("1 head\n2 shoulder center\n")
+    skels = {}
+    for a, s, t, frames in recordings:
+        skels[f"a{a}_s{s}_t{t}"] = skel = _skel(a, s, t, frames)
+        scipy.io.savemat(folder / f"a{a}_s{s}_t{t}_skeleton.mat", {"d_skel": skel})
+    return skels
+
+
+def _assert_no_output(out: Path) -> None:
+    assert not out.exists()
+    assert not [p.name for p in out.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    skels = _write_raw(tmp_path / "raw")
+    out = import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    assert out == tmp_path / "ds"
+    ds = open_dataset(out)
+    assert ds.layout == KINECT20
+    assert ds.class_names == UTD_MHAD_CLASSES and len(ds.class_names) == 27
+    assert ds.class_names[0] == "swipe left" and ds.class_names[26] == "squat"
+    assert (ds.source, ds.benchmark) == ("utd-mhad", "xsub")
+    assert set(ds.splits) == {"train", "test"}
+    expected_names = {
+        "train": ["a1_s1_t1", "a2_s1_t4", "a27_s3_t2"],
+        "test": ["a1_s4_t3", "a5_s2_t1"],
+    }
+    for split_name, names in expected_names.items():
+        split = ds.split(split_name)
+        assert split.names == names
+        assert split.data.shape == (len(names), 3, 7, 20, 1)  # T_max over both splits
+        assert split.data.dtype == np.float32
+        for i, name in enumerate(names):
+            a, s, t = (int(part[1:]) for part in name.split("_"))
+            skel = skels[name]
+            frames = skel.shape[2]
+            assert split.labels[i] == a - 1
+            assert split.ids["subjects"][i] == s
+            assert split.ids["replications"][i] == t
+            assert split.lengths[i] == frames
+            for c in range(3):
+                for f in range(7):
+                    for v in range(20):
+                        want = np.float32(skel[v, c, f]) if f < frames else 0.0
+                        assert split.data[i, c, f, v, 0] == want
+        assert sorted(split.ids) == ["replications", "subjects"]
+
+
+def test_output_exists_without_overwrite(tmp_path: Path) -> None:
+    _write_raw(tmp_path / "raw")
+    (tmp_path / "ds").mkdir()
+    with pytest.raises(UserError, match="already exists"):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    import_utd_mhad(tmp_path / "raw", tmp_path / "ds", overwrite=True)
+    assert len(open_dataset(tmp_path / "ds").split("train")) == 3
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        import_utd_mhad(tmp_path / "nope", tmp_path / "ds")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"no aA_sS_tT_skeleton\.mat"):
+        import_utd_mhad(tmp_path / "empty", tmp_path / "ds")
+    _assert_no_output(tmp_path / "ds")
+
+
+def test_stray_mat_files_are_listed(tmp_path: Path) -> None:
+    _write_raw(tmp_path / "raw")
+    (tmp_path / "raw" / "notes.txt").write_text("ignored")
+    scipy.io.savemat(tmp_path / "raw" / "a1_s1_t1_depth.mat", {"d_depth": np.zeros(3)})
+    scipy.io.savemat(tmp_path / "raw" / "extra.mat", {"d_skel": np.zeros((20, 3, 2))})
+    with pytest.raises(UserError, match=r"a1_s1_t1_depth\.mat, extra\.mat"):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    _assert_no_output(tmp_path / "ds")
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ({"skeleton": np.zeros((20, 3, 4))}, "no variable 'd_skel'.*skeleton"),
+        ({"d_skel": np.zeros((25, 3, 4))}, r"shape \(25, 3, 4\)"),
+        ({"d_skel": np.zeros((20, 3))}, r"shape \(20, 3\)"),
+        ({"d_skel": np.full((20, 3, 4), np.nan)}, "NaN"),
+    ],
+)
+def test_bad_file_content(tmp_path: Path, content: dict, match: str) -> None:
+    _write_raw(tmp_path / "raw")
+    scipy.io.savemat(tmp_path / "raw" / "a3_s5_t1_skeleton.mat", content)
+    with pytest.raises(UserError, match=f"a3_s5_t1_skeleton.mat.*{match}"):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    _assert_no_output(tmp_path / "ds")
+
+
+def test_unreadable_mat(tmp_path: Path) -> None:
+    _write_raw(tmp_path / "raw")
+    (tmp_path / "raw" / "a3_s5_t1_skeleton.mat").write_bytes(b"not matlab at all")
+    with pytest.raises(UserError, match=r"a3_s5_t1_skeleton\.mat is not a readable MATLAB"):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    _assert_no_output(tmp_path / "ds")
+
+
+@pytest.mark.parametrize(
+    ("recording", "match"),
+    [((28, 1, 1, 3), "action 28 is outside 1..27"), ((1, 9, 1, 3), "subject 9 is outside")],
+)
+def test_ids_out_of_range(tmp_path: Path, recording: tuple, match: str) -> None:
+    _write_raw(tmp_path / "raw", [*RECORDINGS, recording])
+    with pytest.raises(UserError, match=match):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    _assert_no_output(tmp_path / "ds")
+
+
+def test_duplicate_recording(tmp_path: Path) -> None:
+    _write_raw(tmp_path / "raw")
+    scipy.io.savemat(tmp_path / "raw" / "a01_s1_t1_skeleton.mat", {"d_skel": np.ones((20, 3, 2))})
+    with pytest.raises(UserError, match="both recording a1_s1_t1"):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+
+
+def test_empty_split(tmp_path: Path) -> None:
+    _write_raw(tmp_path / "raw", [r for r in RECORDINGS if r[1] % 2 == 1])
+    with pytest.raises(UserError, match="'test' split would be empty"):
+        import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    _assert_no_output(tmp_path / "ds")
+
+
+def test_real_release(tmp_path: Path) -> None:
+    if not REAL.is_dir():
+        pytest.skip(f"{REAL} is absent")
+    start = time.perf_counter()
+    ds = open_dataset(import_utd_mhad(REAL, tmp_path / "utd"))
+    print(f"real UTD-MHAD import + open: {time.perf_counter() - start:.2f} s")
+    train, test = ds.split("train"), ds.split("test")
+    assert len(train) + len(test) == 861
+    assert set(np.unique(train.ids["subjects"])) == {1, 3, 5, 7}
+    assert set(np.unique(test.ids["subjects"])) == {2, 4, 6, 8}
+    assert ds.num_classes == 27 and ds.layout == KINECT20
+    labels = np.concatenate([train.labels, test.labels])
+    assert set(np.unique(labels)) == set(range(27))
+    lengths = np.concatenate([train.lengths, test.lengths])
+    assert (lengths.min(), lengths.max()) == (41, 125)
+    assert train.data.shape[2:] == (125, 20, 1)
+    raw = scipy.io.loadmat(REAL / "a1_s1_t1_skeleton.mat")["d_skel"]
+    index = train.names.index("a1_s1_t1")
+    frames = raw.shape[2]
+    assert train.lengths[index] == frames
+    np.testing.assert_array_equal(
+        train.data[index, :, :frames, :, 0], raw.transpose(1, 2, 0).astype(np.float32)
+    )
