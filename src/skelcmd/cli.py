@@ -151,6 +151,39 @@ def _layout(args: argparse.Namespace) -> None:
         print(f"  {v + 1:2d} {layout.joint_names[v]:16s} {bone}")
 
 
+def _pretrain(args: argparse.Namespace) -> None:
+    from skelcmd.config import load_config
+    from skelcmd.train import pretrain, resume_config
+
+    if args.resume and args.config:
+        raise UserError(
+            "--resume continues with the config stored in the run; drop --config (--set still "
+            "applies, e.g. --set optim.epochs=600 to train longer)."
+        )
+    if args.resume:
+        config = resume_config(args.out, args.set)
+    elif args.config:
+        config = load_config(args.config, args.set)
+    else:
+        raise UserError("give --config FILE or a preset (see `skelcmd presets`), or --resume.")
+    print(f"wrote {pretrain(config, args.out, resume=args.resume)}")
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from skelcmd.convert import convert_checkpoint
+
+    info = convert_checkpoint(args.src, args.dst)
+    print(f"wrote {args.dst}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+
+
+def _presets(args: argparse.Namespace) -> None:
+    from skelcmd.config import preset_names, read_yaml
+
+    for name in preset_names():
+        values = read_yaml(name)
+        print(f"{name:28s} data.path={values.get('data', {}).get('path', '-')}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from skelcmd.demo import run_demo
 
@@ -302,6 +335,38 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("out_dir", metavar="OUT_DIR")
     k.add_argument("--split-file", required=True, help="the official cross-subject/view split file")
     _add_prepare_options(k, ["xsub", "xview"])
+
+    p = command(
+        "pretrain",
+        _pretrain,
+        "Pretrain CMD (MoCo v2 per modality + cross-modal mutual distillation). Multi-GPU: "
+        "torchrun --nproc_per_node N -m skelcmd pretrain ...",
+    )
+    p.add_argument(
+        "--config", help="a YAML config or a preset name such as ntu60_xsub (`skelcmd presets`)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optim.lr=0.02 --set data.path=data/x "
+        "(repeatable; values are YAML)",
+    )
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR from its last.pt"
+    )
+
+    p = command(
+        "convert-checkpoint",
+        _convert,
+        "Convert a checkpoint of the CMD reference code into a skelcmd checkpoint.",
+    )
+    p.add_argument("src", metavar="REF.pth.tar")
+    p.add_argument("dst", metavar="OUT.pt")
+
+    command("presets", _presets, "List the packaged config presets.")
 
     p = command("layout", _layout, "List the built-in skeleton layouts, or print one's bones.")
     p.add_argument("name", nargs="?", help="a layout name or a YAML layout file")

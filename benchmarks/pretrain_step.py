@@ -1,0 +1,238 @@
+"""One CMD pretraining step, skelcmd against a baseline written the way the reference code works.
+
+Both sides do the same work per step: two augmented views of 64 samples, three modalities
+(joint, motion, bone), MoCo v2 per modality with queues of K keys, the CMD loss over the six
+ordered pairs with top-k neighbours, backward and an SGD step. The baseline, written here:
+motion and bone made per sample in numpy, augmentation per sample in numpy with one
+`F.interpolate` per sample, a bidirectional GRU fed one frame at a time (state carried), one
+Python pass per modality pair for the CMD loss. skelcmd: batched augmentation and modalities on
+the device, whole-sequence GRUs, batched losses. Each variant runs in its own process so peak
+memory is measured cleanly.
+
+    python benchmarks/pretrain_step.py [--hidden 256] [--steps 3] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skelcmd.data.synthetic import generate
+from skelcmd.skeleton import NTU25
+
+BATCH, FRAMES, PERSONS = 64, 64, 2
+SUFFIX = {"joint": "", "motion": "_motion", "bone": "_bone"}
+
+
+# ----------------------------------------------------------------------------- the baseline
+def baseline_view(sample: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """One sample (3, T, V, M) -> augmented (3, 64, V, M), per sample, as the reference does."""
+    ratio = rng.uniform(0.1, 1.0)
+    crop = int(min(max(np.floor(length * ratio), FRAMES), length))
+    start = rng.integers(0, length - crop + 1)
+    c, _, v, m = sample.shape
+    clip = torch.from_numpy(sample[:, start : start + crop].transpose(0, 2, 3, 1).copy())
+    clip = clip.reshape(1, c * v * m, crop, 1)
+    clip = F.interpolate(clip, size=(FRAMES, 1), mode="bilinear", align_corners=False)
+    x = clip.reshape(c, v, m, FRAMES).permute(0, 3, 1, 2).numpy()
+    if rng.random() < 0.5:  # joint corruption
+        joints = rng.choice(v, 15, replace=False)
+        if rng.random() < 0.5:
+            x[:, :, joints] = 0
+        else:
+            matrix = rng.uniform(-1, 1, (3, 3))
+            x[:, :, joints] = np.einsum("ij,jtvm->itvm", matrix, x[:, :, joints])
+    else:  # shear
+        matrix = rng.uniform(-1, 1, (3, 3))
+        np.fill_diagonal(matrix, 1.0)
+        x = np.einsum("ij,jtvm->itvm", matrix, x)
+    return x.astype(np.float32)
+
+
+def baseline_streams(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample numpy modalities, as the reference's data set class makes them."""
+    motion = np.zeros_like(x)
+    motion[:, :-1] = x[:, 1:] - x[:, :-1]
+    bone = np.zeros_like(x)
+    for v, p in NTU25.bone_pairs:
+        bone[:, :, v] = x[:, :, v] - x[:, :, p]
+    return {"joint": x, "motion": motion, "bone": bone}
+
+
+class BaselineGRU(nn.Module):
+    """Input norm, a bidirectional 3-layer GRU fed one frame at a time, MLP head."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        size = 3 * 25 * PERSONS
+        self.input_norm = nn.BatchNorm1d(size)
+        self.gru = nn.GRU(size, hidden, num_layers=3, bidirectional=True, batch_first=True)
+        self.fc = nn.Sequential(
+            nn.Linear(2 * hidden, 2 * hidden), nn.ReLU(), nn.Linear(2 * hidden, 128)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v, m = x.shape
+        frames = x.permute(0, 2, 3, 1, 4).reshape(n, t, v * c * m)
+        frames = self.input_norm(frames.transpose(1, 2)).transpose(1, 2)
+        h = None
+        for i in range(t):
+            out, h = self.gru(frames[:, i : i + 1], h)
+        return self.fc(out[:, 0])
+
+
+class Baseline(nn.Module):
+    def __init__(self, hidden: int, queue: int):
+        super().__init__()
+        self.q = nn.ModuleDict({m: BaselineGRU(hidden) for m in SUFFIX})
+        self.k = nn.ModuleDict({m: BaselineGRU(hidden) for m in SUFFIX})
+        for m in SUFFIX:
+            self.k[m].load_state_dict(self.q[m].state_dict())
+            self.k[m].requires_grad_(False)
+            self.register_buffer(f"queue{SUFFIX[m]}", F.normalize(torch.randn(128, queue), dim=0))
+
+    def forward(self, v1: dict, v2: dict, topk: int) -> torch.Tensor:
+        loss, q, k, queues = 0.0, {}, {}, {}
+        for m in SUFFIX:
+            with torch.no_grad():
+                for pq, pk in zip(self.q[m].parameters(), self.k[m].parameters(), strict=True):
+                    pk.mul_(0.999).add_(pq.detach(), alpha=0.001)
+                k[m] = F.normalize(self.k[m](v2[m]), dim=1)
+            q[m] = F.normalize(self.q[m](v1[m]), dim=1)
+            queues[m] = getattr(self, f"queue{SUFFIX[m]}").clone().detach()
+            logits = torch.cat([(q[m] * k[m]).sum(1, keepdim=True), q[m] @ queues[m]], 1) / 0.07
+            loss = loss + F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+        for a in SUFFIX:
+            for b in SUFFIX:
+                if a != b:
+                    teacher = k[a] @ queues[a]
+                    values, index = teacher.topk(topk, dim=1)
+                    student = torch.gather(q[b] @ queues[b], 1, index)
+                    log_p_s = F.log_softmax(student / 0.1, dim=1)
+                    loss = loss + F.kl_div(
+                        log_p_s, F.softmax(values / 0.05, dim=1), reduction="batchmean"
+                    )
+        with torch.no_grad():  # enqueue, as the reference does after the loss
+            for m in SUFFIX:
+                getattr(self, f"queue{SUFFIX[m]}")[:, : len(k[m])] = k[m].T
+        return loss
+
+
+def baseline_step(model, optimizer, data, lengths, rng, topk) -> None:
+    views = []
+    for _ in range(2):
+        streams = [
+            baseline_streams(baseline_view(s, n, rng)) for s, n in zip(data, lengths, strict=True)
+        ]
+        views.append({m: torch.from_numpy(np.stack([s[m] for s in streams])) for m in SUFFIX})
+    loss = model(views[0], views[1], topk)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+# ----------------------------------------------------------------------------- skelcmd
+def skelcmd_step(model, optimizer, data, lengths, config) -> None:
+    from skelcmd.augment import two_views
+
+    v1, v2 = two_views(data, lengths, config.augment)
+    loss = model(v1, v2)["loss"]
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def run_variant(variant: str, hidden: int, queue: int, topk: int, steps: int, device: str) -> dict:
+    torch.manual_seed(0)
+    synth = generate(BATCH, seed=0, max_frames=300)
+    lengths = np.maximum(synth.lengths, 64)  # NTU clips are mostly longer than the crop
+    if variant == "baseline":
+        model = Baseline(hidden, queue).to(device)
+        step_args = (synth.data, lengths, np.random.default_rng(0), topk)
+        step = baseline_step
+    else:
+        from skelcmd.config import load_config
+        from skelcmd.train import build_model
+
+        config = load_config(
+            None,
+            [
+                f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}",
+                f"model.queue_size={queue}",
+                f"cmd.topk={topk}",
+            ],
+        )
+        model = build_model(config, NTU25, PERSONS).to(device)
+        data = torch.from_numpy(synth.data).to(device)
+        step_args = (data, torch.from_numpy(lengths.astype(np.int64)).to(device), config)
+        step = skelcmd_step
+    model.train()
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9
+    )
+    step(model, optimizer, *step_args)  # warm-up
+    times = []
+    for _ in range(steps):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        tick = time.perf_counter()
+        step(model, optimizer, *step_args)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - tick)
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.startswith("cuda")
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {"variant": variant, "seconds": float(np.median(times)), "peak_mib": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--queue", type=int, default=16384)
+    parser.add_argument("--topk", type=int, default=8192)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant
+    args = parser.parse_args()
+    if args.variant:
+        result = run_variant(
+            args.variant, args.hidden, args.queue, args.topk, args.steps, args.device
+        )
+        print(json.dumps(result))
+        return
+    print(
+        f"CMD pretraining step: batch {BATCH}, {FRAMES} frames, 3 modalities, "
+        f"hidden {args.hidden}, K {args.queue}, top-k {args.topk}, device {args.device}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    results = {}
+    for variant in ("skelcmd", "baseline"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--variant", variant, *sys.argv[1:]],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        results[variant] = json.loads(out.strip().splitlines()[-1])
+        r = results[variant]
+        print(
+            f"{variant:9s} {r['seconds']:7.2f} s/step  {BATCH / r['seconds']:7.1f} samples/s  "
+            f"peak {'GPU' if args.device.startswith('cuda') else 'RSS'} {r['peak_mib']:.0f} MiB"
+        )
+    print(f"speed-up  {results['baseline']['seconds'] / results['skelcmd']['seconds']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Typed configuration: dataclasses whose defaults are the paper's NTU recipe, loaded from YAML.
+
+A preset only states what differs from the defaults. `--set a.b=value` overrides any field
+(the value is parsed as YAML: `--set model.modalities=[joint,bone]`). Unknown keys and values
+of the wrong type are rejected with the key's full name and the accepted alternatives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from skelcmd.augment import AugmentConfig
+from skelcmd.errors import UserError
+from skelcmd.losses import CMDLossConfig
+
+T = TypeVar("T")
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # a data set directory (see `skelcmd info`)
+    split: str = "train"
+    workers: int = 2  # DataLoader processes reading the memory-mapped samples
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "gru"  # a name in skelcmd.encoders.ENCODERS
+    encoder_args: dict[str, Any] = field(default_factory=lambda: {"hidden": 1024, "num_layers": 3})
+    modalities: list[str] = field(default_factory=lambda: ["joint", "motion", "bone"])
+    feature_dim: int = 128
+    mlp: bool = True
+    queue_size: int = 16384
+    momentum: float = 0.999
+    temperature: float = 0.07
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    batch_size: int = 64  # per process
+    epochs: int = 451
+    schedule: str = "step"  # step | cosine
+    milestones: list[int] = field(default_factory=lambda: [351])
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # mixed precision, used on CUDA only
+    checkpoint_every: int = 5  # epochs between numbered checkpoints (last.pt every epoch)
+    log_every: int = 20  # steps between TensorBoard points
+    sync_bn: bool = False  # SyncBatchNorm across processes
+    max_steps_per_epoch: int = 0  # 0: the whole epoch (smaller for smoke tests)
+
+
+@dataclass
+class PretrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    cmd: CMDLossConfig = field(default_factory=CMDLossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        """Cross-field and range checks (the cmd and augment sections check themselves)."""
+        if self.optim.schedule not in ("step", "cosine"):
+            raise UserError(f"optim.schedule is {self.optim.schedule!r}; use step or cosine.")
+        if not self.model.modalities:
+            raise UserError("model.modalities is empty; name at least one of joint, motion, bone.")
+        if len(set(self.model.modalities)) != len(self.model.modalities):
+            raise UserError(f"model.modalities repeats a name: {self.model.modalities}.")
+        at_least_one = {
+            "optim.batch_size": self.optim.batch_size,
+            "optim.epochs": self.optim.epochs,
+            "model.queue_size": self.model.queue_size,
+            "model.feature_dim": self.model.feature_dim,
+            "train.checkpoint_every": self.train.checkpoint_every,
+            "train.log_every": self.train.log_every,
+        }
+        for key, value in at_least_one.items():
+            if value < 1:
+                raise UserError(f"{key} must be at least 1, not {value}.")
+        positive = {
+            "optim.lr": self.optim.lr,
+            "model.temperature": self.model.temperature,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise UserError(f"{key} must be positive, not {value}.")
+        if not 0 <= self.model.momentum < 1:
+            raise UserError(f"model.momentum must be in [0, 1), not {self.model.momentum}.")
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    """Return `value` as type `hint` (ints widen to floats, lists to tuples) or raise."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check_type(value, option, where)
+            except UserError:
+                continue
+    elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif hint is type(None) and value is None:
+        return None
+    elif origin in (list, tuple) and isinstance(value, list | tuple):
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise UserError(f"{where} needs {len(args)} values, got {list(value)!r}.")
+            return tuple(_check_type(v, a, where) for v, a in zip(value, args, strict=True))
+        items = [_check_type(v, args[0], where) for v in value] if args else list(value)
+        return origin(items)
+    elif origin is dict and isinstance(value, dict):
+        return dict(value)
+    elif isinstance(hint, type) and isinstance(value, hint):
+        if not (hint is int and isinstance(value, bool)):
+            return value
+    shown = getattr(hint, "__name__", str(hint))
+    raise UserError(f"{where} must be {shown}, got {value!r}.")
+
+
+def from_dict(cls: type[T], values: dict[str, Any] | None, where: str = "") -> T:
+    """Build dataclass `cls` from nested dicts, checking names and types."""
+    values = values or {}
+    if not isinstance(values, dict):
+        raise UserError(f"{where or 'the config'} must be a mapping, got {values!r}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        full = f"{where}.{key}" if where else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(names)}."
+            raise UserError(f"unknown config key {full!r}.{hint}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = from_dict(hint, value, full)
+        else:
+            kwargs[key] = _check_type(value, hint, full)
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dicts and lists (tuples become lists), for YAML and checkpoints."""
+    return yaml.safe_load(yaml.safe_dump(_plain(dataclasses.asdict(config))))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b=value` strings to nested dicts (values parsed as YAML)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r} is not of the form key=value (e.g. optim.lr=0.1).")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = values
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r}: {part!r} is a value, not a section.")
+        node[last] = value
+    return values
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("skelcmd") / "configs"
+    return sorted(
+        f"{kind.name}/{file.name.removesuffix('.yaml')}"
+        for kind in folder.iterdir()
+        if kind.is_dir()
+        for file in kind.iterdir()
+        if file.name.endswith(".yaml")
+    )
+
+
+def read_yaml(spec: str | Path, kind: str = "pretrain") -> dict[str, Any]:
+    """A YAML file, or a packaged preset by name (`ntu60_xsub` or `pretrain/ntu60_xsub`)."""
+    path = Path(spec)
+    if not path.is_file():
+        name = str(spec) if "/" in str(spec) else f"{kind}/{spec}"
+        packaged = resources.files("skelcmd") / "configs" / f"{name}.yaml"
+        if not packaged.is_file():
+            raise UserError(
+                f"config {spec} is neither a file nor a preset. Presets: "
+                f"{', '.join(preset_names())}."
+            )
+        text, path = packaged.read_text(), Path(str(packaged))
+    else:
+        text = path.read_text()
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"config {path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise UserError(f"config {path} must be a mapping of sections, e.g. `optim: {{lr: 0.01}}`.")
+    return values
+
+
+def load_config(spec: str | Path | None, overrides: list[str] | None = None) -> PretrainConfig:
+    """Defaults, then the YAML file or preset, then the `--set` overrides; validated."""
+    values = read_yaml(spec) if spec else {}
+    config = from_dict(PretrainConfig, apply_overrides(values, overrides or []))
+    config.validate()
+    return config

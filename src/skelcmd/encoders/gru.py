@@ -1,0 +1,120 @@
+"""Recurrent encoders over the per-frame vector of all coordinates: `gru` (the paper's) and `bigru`.
+
+Both flatten a sample (C, T, V, M) frame by frame in the reference's order, permuted to
+(T, V, C, M): the value of channel c, joint v, person m sits at index (v * C + c) * M + m of the
+frame's vector of C * V * M numbers (150 for NTU with 2 persons). A BatchNorm1d over those
+channels (statistics over batch and time) normalises the input.
+
+`gru` (`ForwardPairGRU`) is the reference's encoder, computed without stepping frames in Python.
+The reference calls `nn.GRU(I, H, num_layers=L, bidirectional=True)` on one frame at a time and
+carries the state. On a sequence of length 1 the "reverse" direction is just one more GRU cell
+step, so both directions run forward in time: layer l is two forward GRUs over the whole
+sequence, one with the forward weights and one with the `_reverse` weights, both fed with the
+concatenated outputs of layer l - 1 at the same frame. The feature is the output of the last
+layer at the last frame, `[h_fwd(T-1), h_rev(T-1)]`, (N, 2H).
+
+Weight mapping from the reference (`encoder.gru` of its `BIGRU`) to this module:
+
+    input_norm.{weight,bias,running_mean,running_var,num_batches_tracked} -> input_norm.*
+    encoder.gru.{weight_ih,weight_hh,bias_ih,bias_hh}_l{l}           -> fwd.{l}.*_l0
+    encoder.gru.{weight_ih,weight_hh,bias_ih,bias_hh}_l{l}_reverse   -> rev.{l}.*_l0
+
+`bigru` (`BiGRU`) is a true bidirectional GRU of the same sizes (`gru.*` holds the usual
+`nn.GRU` weights). Its feature is the standard bidirectional summary: the forward direction's
+output at the last frame concatenated with the backward direction's output at the first frame
+(each has then seen the whole clip), (N, 2H).
+
+Clips are resized to a fixed number of frames before encoding, so every sample's last valid
+frame is T - 1 and no packing is needed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from skelcmd.errors import UserError
+from skelcmd.skeleton import Layout
+
+
+def flatten_frames(x: Tensor) -> Tensor:
+    """(N, C, T, V, M) -> (N, T, V * C * M), index (v * C + c) * M + m as in the reference."""
+    n, _, t, _, _ = x.shape
+    return x.permute(0, 2, 3, 1, 4).reshape(n, t, -1)
+
+
+class _FrameEncoder(nn.Module):
+    """Shared front end: shape check, reference flattening and the input BatchNorm."""
+
+    def __init__(self, layout: Layout, num_persons: int, in_channels: int) -> None:
+        super().__init__()
+        self.expected = (in_channels, layout.num_joints, num_persons)
+        self.input_size = in_channels * layout.num_joints * num_persons
+        self.input_norm = nn.BatchNorm1d(self.input_size)
+
+    def normalised_frames(self, x: Tensor) -> Tensor:
+        """(N, C, T, V, M) -> (N, T, C * V * M) after the input BatchNorm."""
+        if x.dim() != 5 or (x.shape[1], x.shape[3], x.shape[4]) != self.expected:
+            c, v, m = self.expected
+            raise UserError(
+                f"{type(self).__name__} was built for input (N, C={c}, T, V={v}, M={m}) but got "
+                f"{tuple(x.shape)}; check the layout, num_persons and in_channels settings."
+            )
+        frames = flatten_frames(x)  # (N, T, I)
+        return self.input_norm(frames.transpose(1, 2)).transpose(1, 2)
+
+
+class ForwardPairGRU(_FrameEncoder):
+    """The reference's "bidirectional" GRU: per layer two forward GRUs, outputs concatenated.
+
+    forward: (N, C, T, V, M) -> (N, 2 * hidden), the last layer's output at frame T - 1.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        num_persons: int = 2,
+        in_channels: int = 3,
+        hidden: int = 1024,
+        num_layers: int = 3,
+    ) -> None:
+        super().__init__(layout, num_persons, in_channels)
+        sizes = [self.input_size] + [2 * hidden] * (num_layers - 1)
+        self.fwd = nn.ModuleList(nn.GRU(i, hidden, batch_first=True) for i in sizes)
+        self.rev = nn.ModuleList(nn.GRU(i, hidden, batch_first=True) for i in sizes)
+        self.hidden = hidden
+        self.num_layers = num_layers
+        self.feat_dim = 2 * hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.normalised_frames(x)  # (N, T, I)
+        for fwd, rev in zip(self.fwd, self.rev, strict=True):
+            h = torch.cat([fwd(h)[0], rev(h)[0]], dim=-1)  # (N, T, 2H)
+        return h[:, -1]
+
+
+class BiGRU(_FrameEncoder):
+    """A true bidirectional GRU; feature = [forward output at T - 1, backward output at 0].
+
+    forward: (N, C, T, V, M) -> (N, 2 * hidden).
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        num_persons: int = 2,
+        in_channels: int = 3,
+        hidden: int = 1024,
+        num_layers: int = 3,
+    ) -> None:
+        super().__init__(layout, num_persons, in_channels)
+        self.gru = nn.GRU(
+            self.input_size, hidden, num_layers=num_layers, bidirectional=True, batch_first=True
+        )
+        self.hidden = hidden
+        self.num_layers = num_layers
+        self.feat_dim = 2 * hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, _ = self.gru(self.normalised_frames(x))  # (N, T, 2H)
+        return torch.cat([out[:, -1, : self.hidden], out[:, 0, self.hidden :]], dim=-1)

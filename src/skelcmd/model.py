@@ -1,0 +1,175 @@
+"""CMD: one MoCo v2 branch per modality, tied together by cross-modal mutual distillation.
+
+The method never knows which network it wraps: it receives `encoder_factory`, a callable that
+returns a fresh encoder (N, C, T, V, M) -> (N, feat_dim) with a `feat_dim` attribute, and
+builds one branch per modality name from it. Per training step (`forward` in training mode):
+
+1. every key encoder + head moves towards its query twin by EMA (momentum m), MoCo's order;
+2. queries q (view 1, with gradients) and keys k (view 2, no gradients) for every modality;
+3. losses against the queues as they were before this batch: InfoNCE per modality, plus
+   `cmd.weight` * CMD over every ordered pair of modalities;
+4. the keys, gathered across processes by `gather`, enter the queues (all in lockstep).
+
+In eval mode `forward` computes the same losses with no side effects (no EMA, no enqueue).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from skelcmd.errors import UserError
+from skelcmd.losses import CMDLossConfig, cmd_loss, info_nce
+from skelcmd.modalities import check_modalities, derive
+from skelcmd.queue import FeatureQueue, momentum_update
+from skelcmd.skeleton import Layout
+
+__all__ = ["CMD", "Branch", "CMDLossConfig", "projection_head"]
+
+
+def _identity(t: Tensor) -> Tensor:
+    return t
+
+
+def projection_head(in_dim: int, out_dim: int, mlp: bool = True) -> nn.Module:
+    """MoCo v2's head: Linear(D, D), ReLU, Linear(D, out_dim); a single Linear if not mlp."""
+    if not mlp:
+        return nn.Linear(in_dim, out_dim)
+    return nn.Sequential(
+        nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim)
+    )
+
+
+class Branch(nn.Module):
+    """One modality's MoCo pair: query encoder + head, and their momentum copies (keys)."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, mlp: bool = True) -> None:
+        super().__init__()
+        if not isinstance(getattr(encoder, "feat_dim", None), int):
+            raise TypeError(f"{type(encoder).__name__} needs an int attribute `feat_dim`")
+        self.encoder_q = encoder
+        self.head_q = projection_head(encoder.feat_dim, feature_dim, mlp)
+        self.encoder_k = copy.deepcopy(self.encoder_q).requires_grad_(False)
+        self.head_k = copy.deepcopy(self.head_q).requires_grad_(False)
+
+    def query(self, x: Tensor) -> Tensor:
+        """(N, C, T, V, M) -> (N, feature_dim) normalised query, with gradients."""
+        return F.normalize(self.head_q(self.encoder_q(x)), dim=1)
+
+    @torch.no_grad()
+    def key(self, x: Tensor) -> Tensor:
+        """(N, C, T, V, M) -> (N, feature_dim) normalised key of the momentum encoder."""
+        return F.normalize(self.head_k(self.encoder_k(x)), dim=1)
+
+    def update_key(self, m: float) -> None:
+        """EMA of the key encoder and head towards the query ones (buffers copied)."""
+        momentum_update(self.encoder_q, self.encoder_k, m)
+        momentum_update(self.head_q, self.head_k, m)
+
+
+class CMD(nn.Module):
+    """Per-modality MoCo v2 with cross-modal mutual distillation (Mao et al., ECCV 2022).
+
+    `branches[m]` holds modality m's Branch; `queue.features[i]` is the key queue of
+    `modalities[i]`. `gather` maps this process's keys (P, N, d) to the global batch
+    (P, N * world, d), concatenated along dim -2 in rank order (identity on one process;
+    `skelcmd.distributed.gather_batch` under DDP); the queue size must be a multiple of
+    that global batch.
+    """
+
+    def __init__(
+        self,
+        encoder_factory: Callable[[], nn.Module],
+        modalities: Sequence[str],
+        layout: Layout,
+        feature_dim: int = 128,
+        queue_size: int = 16384,
+        momentum: float = 0.999,
+        temperature: float = 0.07,
+        cmd: CMDLossConfig | None = None,
+        mlp: bool = True,
+        gather: Callable[[Tensor], Tensor] = _identity,
+    ) -> None:
+        super().__init__()
+        self.modalities = tuple(check_modalities(modalities))
+        if not 0.0 <= momentum <= 1.0 or temperature <= 0:
+            raise UserError(
+                f"model.momentum ({momentum}) must lie in [0, 1] and model.temperature "
+                f"({temperature}) must be > 0."
+            )
+        self.cmd = CMDLossConfig() if cmd is None else cmd
+        if self.uses_cmd and self.cmd.mode == "kl" and self.cmd.topk > queue_size:
+            raise UserError(
+                f"cmd.topk={self.cmd.topk} exceeds the queue size K={queue_size}; lower "
+                "cmd.topk or raise model.queue_size."
+            )
+        self.layout = layout
+        self.momentum = momentum
+        self.temperature = temperature
+        self.gather = gather
+        self.branches = nn.ModuleDict(
+            {m: Branch(encoder_factory(), feature_dim, mlp) for m in self.modalities}
+        )
+        self.queue = FeatureQueue(len(self.modalities), queue_size, feature_dim)
+
+    @property
+    def uses_cmd(self) -> bool:
+        """Whether the distillation term is computed (weight > 0 and at least two streams)."""
+        return self.cmd.weight > 0 and len(self.modalities) > 1
+
+    def forward(self, view1: Tensor, view2: Tensor) -> dict[str, Tensor]:
+        """Two views (N, C, T, V, M) of the same batch -> losses and logs.
+
+        Returns "loss" (scalar to backpropagate) and detached scalars "loss/total",
+        "loss/infonce/<m>", "acc/<m>" (fraction of rows whose positive logit is the largest),
+        "loss/cmd" (unweighted) and "loss/cmd/<a>-><b>" for every ordered pair; CMD terms
+        are 0 when not computed. In training mode also updates key encoders and queues.
+        """
+        x1 = derive(view1, self.modalities, self.layout)
+        x2 = derive(view2, self.modalities, self.layout)
+        branches = [self.branches[m] for m in self.modalities]
+        if self.training:
+            for branch in branches:
+                branch.update_key(self.momentum)
+        q = torch.stack([b.query(x1[m]) for b, m in zip(branches, self.modalities, strict=True)])
+        k = torch.stack([b.key(x2[m]) for b, m in zip(branches, self.modalities, strict=True)])
+        queue = self.queue.features.clone()  # the push below must not touch saved tensors
+
+        logs: dict[str, Tensor] = {}
+        infonce = []
+        for i, m in enumerate(self.modalities):
+            loss_m, logits = info_nce(q[i], k[i], queue[i], self.temperature)
+            infonce.append(loss_m)
+            logs[f"loss/infonce/{m}"] = loss_m.detach()
+            logs[f"acc/{m}"] = (logits.argmax(dim=1) == 0).float().mean().detach()
+        loss = torch.stack(infonce).sum()
+
+        if self.uses_cmd:
+            cfg = self.cmd
+            cmd, pairs = cmd_loss(
+                k, q, queue, cfg.topk, cfg.t_teacher, cfg.t_student, cfg.mode, self.modalities
+            )
+            loss = loss + cfg.weight * cmd
+        else:
+            cmd = loss.new_zeros(())
+            pair_names = [f"{a}->{b}" for a in self.modalities for b in self.modalities if a != b]
+            pairs = dict.fromkeys(pair_names, cmd)
+        logs["loss/cmd"] = cmd.detach()
+        logs.update({f"loss/cmd/{name}": term.detach() for name, term in pairs.items()})
+        logs["loss/total"] = loss.detach()
+
+        if self.training:
+            self.queue.push(self.gather(k))  # (P, N_global, d)
+        return {"loss": loss, **logs}
+
+    def encode(self, x: Tensor, modality: str) -> Tensor:
+        """Joint input (N, C, T, V, M) -> (N, D) query-encoder features of `modality` (no head)."""
+        if modality not in self.branches:
+            raise UserError(
+                f"modality {modality!r} was not pretrained; this model has {list(self.modalities)}."
+            )
+        return self.branches[modality].encoder_q(derive(x, [modality], self.layout)[modality])

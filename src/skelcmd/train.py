@@ -1,0 +1,276 @@
+"""CMD pretraining: the loop, checkpoints, resume and logging. Reads top to bottom.
+
+A run directory holds `config.yaml` (the resolved config), `last.pt` (written atomically after
+every epoch), `epoch_NNNN.pt` every `train.checkpoint_every` epochs, `history.json` (per-epoch
+means of every logged term) and `tb/` (TensorBoard). `resume=True` continues from `last.pt`
+exactly: model, key encoders, queues, optimizer, scaler, RNG states and epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from skelcmd.atomic import atomic_path
+from skelcmd.augment import two_views
+from skelcmd.config import PretrainConfig, apply_overrides, from_dict, to_dict
+from skelcmd.data.format import open_dataset
+from skelcmd.data.loader import make_loader
+from skelcmd.distributed import World, close_world, gather_batch, init_world
+from skelcmd.encoders import build_encoder
+from skelcmd.errors import UserError
+from skelcmd.model import CMD
+from skelcmd.skeleton import Layout
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def build_model(config: PretrainConfig, layout: Layout, num_persons: int) -> CMD:
+    """The CMD model of `config`, on the CPU."""
+    encoder = partial(
+        build_encoder, config.model.encoder, layout, num_persons, **config.model.encoder_args
+    )
+    return CMD(
+        encoder,
+        config.model.modalities,
+        layout,
+        feature_dim=config.model.feature_dim,
+        queue_size=config.model.queue_size,
+        momentum=config.model.momentum,
+        temperature=config.model.temperature,
+        cmd=config.cmd,
+        mlp=config.model.mlp,
+        gather=gather_batch,
+    )
+
+
+def learning_rate(config: PretrainConfig, epoch: int) -> float:
+    """Step: lr x gamma per milestone passed; cosine: half-cosine from lr to 0 over the run."""
+    optim = config.optim
+    if optim.schedule == "cosine":
+        return 0.5 * optim.lr * (1.0 + math.cos(math.pi * epoch / optim.epochs))
+    return optim.lr * optim.gamma ** sum(epoch >= m for m in optim.milestones)
+
+
+def rng_state() -> dict[str, Any]:
+    """Training draws random numbers from torch only (augmentation, data order by seed)."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A skelcmd checkpoint (any device) with its config as a `PretrainConfig` under "config"."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise UserError(f"{path} is not a readable checkpoint ({exc}).") from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise UserError(
+            f"{path} is not a skelcmd checkpoint (no model/config); a reference CMD checkpoint "
+            "must first go through `skelcmd convert-checkpoint`."
+        )
+    state["config"] = from_dict(PretrainConfig, state["config"])
+    return state
+
+
+def resume_config(out_dir: str | Path, overrides: list[str] | None = None) -> PretrainConfig:
+    """The config stored in `out_dir/last.pt`, with `--set` overrides applied."""
+    last = Path(out_dir) / "last.pt"
+    if not last.is_file():
+        raise UserError(f"--resume: {last} does not exist; start the run without --resume.")
+    stored = to_dict(load_checkpoint(last)["config"])
+    config = from_dict(PretrainConfig, apply_overrides(stored, overrides or []))
+    config.validate()
+    return config
+
+
+def pretrain(
+    config: PretrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
+) -> Path:
+    """Pretrain CMD as `config` says into `out_dir`; return the path of `last.pt`."""
+    world = init_world(config.train.device)
+    try:
+        return _pretrain(config, Path(out_dir), world, resume, progress)
+    finally:
+        close_world()
+
+
+def _pretrain(
+    config: PretrainConfig, out: Path, world: World, resume: bool, progress: bool
+) -> Path:
+    last = out / "last.pt"
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(last)
+    elif last.is_file():
+        raise UserError(
+            f"{out} already holds a run ({last.name}); pass --resume to continue it or choose "
+            "another --out."
+        )
+    if not config.data.path:
+        raise UserError("data.path is not set: give `--set data.path=DIR` or a preset.")
+    dataset = open_dataset(config.data.path)
+    split = dataset.split(config.data.split)
+    torch.manual_seed(config.train.seed + world.rank)
+
+    model = build_model(config, dataset.layout, split.data.shape[4]).to(world.device)
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.optim.lr,
+        momentum=config.optim.momentum,
+        weight_decay=config.optim.weight_decay,
+    )
+    use_amp = config.train.amp and world.device.type == "cuda"
+    scaler = torch.amp.GradScaler(world.device.type, enabled=use_amp)
+    start_epoch, history = 0, []
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"][min(world.rank, len(checkpoint["rng"]) - 1)])
+        start_epoch, history = checkpoint["epoch"], checkpoint["history"]
+    network: torch.nn.Module = model
+    if world.size > 1:
+        if config.train.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [world.device] if world.device.type == "cuda" else None
+        network = DistributedDataParallel(model, device_ids=ids)
+
+    loader = make_loader(
+        split,
+        config.optim.batch_size,
+        shuffle=True,
+        drop_last=True,
+        workers=config.data.workers,
+        seed=config.train.seed,
+        rank=world.rank,
+        world_size=world.size,
+    )
+    steps = len(loader)
+    if config.train.max_steps_per_epoch:
+        steps = min(steps, config.train.max_steps_per_epoch)
+    writer = None
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"))
+
+    for epoch in range(start_epoch, config.optim.epochs):
+        lr = learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loader.sampler.set_epoch(epoch)
+        network.train()
+        sums: dict[str, float] = defaultdict(float)
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch + 1}/{config.optim.epochs}",
+            disable=not (progress and world.is_main),
+            leave=False,
+            dynamic_ncols=True,
+        )
+        tick = time.perf_counter()
+        for step, (data, lengths, _) in enumerate(loader):
+            if step == steps:
+                break
+            data = data.to(world.device, non_blocking=True)
+            view1, view2 = two_views(data, lengths.to(world.device), config.augment)
+            with torch.autocast(world.device.type, enabled=use_amp):
+                terms = network(view1, view2)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                kept = f"{last} (epoch {epoch})" if epoch else "none: no epoch finished"
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    f"training stopped. The last good checkpoint is {kept}. Lower optim.lr, "
+                    "or set train.amp=false, then --resume (with --set for the new values)."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            keys = [k for k in terms if k != "loss"]  # one device sync for all logged terms
+            logged = dict(
+                zip(keys, torch.stack([terms[k].float() for k in keys]).tolist(), strict=True)
+            )
+            for key, value in logged.items():
+                sums[key] += value
+            global_step = epoch * steps + step
+            if writer is not None and (global_step % config.train.log_every == 0):
+                now = time.perf_counter()
+                rate = len(data) * world.size * (step + 1) / max(now - tick, 1e-9)
+                for key, value in logged.items():
+                    writer.add_scalar(key, value, global_step)
+                writer.add_scalar("lr", lr, global_step)
+                writer.add_scalar("samples_per_s", rate, global_step)
+            bar.set_postfix(loss=f"{logged['loss/total']:.3f}", lr=f"{lr:.2g}")
+            bar.update()
+        bar.close()
+        record = {"epoch": epoch + 1, "lr": lr, **{k: v / steps for k, v in sums.items()}}
+        record["seconds"] = time.perf_counter() - tick
+        history.append(record)
+        states = _gather_rng_states(world)
+        if world.is_main:
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "rng": states,
+                "config": to_dict(config),
+            }
+            save_checkpoint(last, state)
+            if (epoch + 1) % config.train.checkpoint_every == 0:
+                save_checkpoint(out / f"epoch_{epoch + 1:04d}.pt", state)
+            with atomic_path(out / "history.json") as tmp:
+                tmp.write_text(json.dumps(history, indent=1))
+            print(
+                f"epoch {epoch + 1}/{config.optim.epochs}  loss {record['loss/total']:.4f}  "
+                f"lr {lr:.3g}  {record['seconds']:.1f} s",
+                flush=True,
+            )
+    if writer is not None:
+        writer.close()
+    return last
+
+
+def _gather_rng_states(world: World) -> list[dict[str, Any]]:
+    """Every process's RNG states, so a resumed multi-process run continues each stream."""
+    state = rng_state()
+    if world.size == 1:
+        return [state]
+    states: list[Any] = [None] * world.size
+    torch.distributed.all_gather_object(states, state)
+    return states

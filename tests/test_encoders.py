@@ -1,0 +1,222 @@
+"""Encoders: registry-wide checks, and each formula against a plain, slow version."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from skelcmd.encoders import ENCODERS, build_encoder, encoder_options
+from skelcmd.encoders.gru import flatten_frames
+from skelcmd.encoders.stgcn import spatial_partitions
+from skelcmd.errors import UserError
+from skelcmd.skeleton import KINECT20, NTU25
+
+SMALL = {"gru": {"hidden": 16}, "bigru": {"hidden": 16}, "stgcn": {"width": 4, "out_dim": 24}}
+
+
+def small(name: str, layout=NTU25, num_persons: int = 2) -> nn.Module:
+    torch.manual_seed(0)
+    return build_encoder(name, layout, num_persons=num_persons, **SMALL[name])
+
+
+def sample(n: int = 3, t: int = 16, v: int = 25, m: int = 2, seed: int = 1) -> torch.Tensor:
+    return torch.randn(n, 3, t, v, m, generator=torch.Generator().manual_seed(seed))
+
+
+def test_registry_is_covered() -> None:
+    assert set(SMALL) == set(ENCODERS)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_shape_gradients_and_no_nan(name: str) -> None:
+    enc = small(name).train()
+    feat = enc(sample())
+    assert feat.shape == (3, enc.feat_dim)
+    assert torch.isfinite(feat).all()
+    (feat * torch.randn_like(feat)).sum().backward()
+    for pname, p in enc.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().max() > 0, pname
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_kinect20_single_person_and_eval_determinism(name: str) -> None:
+    enc = small(name, KINECT20, num_persons=1).eval()
+    x = sample(n=2, v=20, m=1)
+    with torch.no_grad():
+        a, b = enc(x), enc(x)
+    assert a.shape == (2, enc.feat_dim)
+    assert torch.isfinite(a).all()
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_wrong_input_shape_is_a_user_error(name: str) -> None:
+    with pytest.raises(UserError, match="V=25"):
+        small(name)(sample(v=20))
+
+
+def test_feat_dims() -> None:
+    assert build_encoder("gru", NTU25, hidden=8, num_layers=2).feat_dim == 16
+    assert build_encoder("bigru", NTU25, hidden=8).feat_dim == 16
+    assert build_encoder("stgcn", NTU25).feat_dim == 256
+    assert build_encoder("stgcn", NTU25, width=8, out_dim=None).feat_dim == 32
+
+
+def test_unknown_name_and_options() -> None:
+    with pytest.raises(UserError, match="gru, bigru, stgcn"):
+        build_encoder("lstm", NTU25)
+    with pytest.raises(UserError, match=r"hidden=1024, num_layers=3"):
+        build_encoder("gru", NTU25, width=4)
+    with pytest.raises(UserError, match="width=16"):
+        build_encoder("stgcn", NTU25, hidden=4)
+    with pytest.raises(UserError, match="hidden must be at least 1"):
+        build_encoder("gru", NTU25, hidden=0)
+    with pytest.raises(UserError, match="integer"):
+        build_encoder("stgcn", NTU25, width=2.5)
+    assert encoder_options("stgcn") == {"width": 16, "out_dim": 256, "dropout": 0.0}
+
+
+# --- gru / bigru against plain versions -------------------------------------------------------
+
+
+def plain_frames(x: torch.Tensor) -> torch.Tensor:
+    """Per frame, value (c, v, m) at index (v * C + c) * M + m, by explicit indexing."""
+    n, c_, t, v_, m_ = x.shape
+    out = torch.empty(n, t, c_ * v_ * m_, dtype=x.dtype)
+    for v in range(v_):
+        for c in range(c_):
+            for m in range(m_):
+                out[:, :, (v * c_ + c) * m_ + m] = x[:, c, :, v, m]
+    return out
+
+
+def test_flatten_order() -> None:
+    x = sample(n=2, t=4)
+    assert torch.equal(flatten_frames(x), plain_frames(x))
+
+
+def reference_gru(enc: nn.Module) -> nn.GRU:
+    """The reference's `nn.GRU(I, H, L, bidirectional=True)` holding `enc`'s weights."""
+    ref = nn.GRU(enc.input_size, enc.hidden, enc.num_layers, bidirectional=True, batch_first=True)
+    ref = ref.to(next(enc.parameters()).dtype)
+    with torch.no_grad():
+        for layer in range(enc.num_layers):
+            for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(ref, f"{w}_l{layer}").copy_(getattr(enc.fwd[layer], f"{w}_l0"))
+                getattr(ref, f"{w}_l{layer}_reverse").copy_(getattr(enc.rev[layer], f"{w}_l0"))
+    return ref
+
+
+def stepped_reference(norm: nn.BatchNorm1d, gru: nn.GRU, x: torch.Tensor) -> torch.Tensor:
+    """The reference's forward: input BatchNorm, then the GRU fed one frame at a time."""
+    frames = norm(plain_frames(x).transpose(1, 2)).transpose(1, 2)
+    h = None
+    for t in range(frames.shape[1]):
+        out, h = gru(frames[:, t : t + 1], h)
+    return out[:, 0]
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gru_equals_frame_by_frame_reference(mode: str, dtype: torch.dtype) -> None:
+    enc = small("gru").to(dtype)
+    with torch.no_grad():  # non-trivial BatchNorm state
+        enc.input_norm.running_mean.uniform_(-0.5, 0.5)
+        enc.input_norm.running_var.uniform_(0.5, 2.0)
+        enc.input_norm.weight.uniform_(0.5, 1.5)
+        enc.input_norm.bias.uniform_(-0.2, 0.2)
+    ref_norm, ref_gru = copy.deepcopy(enc.input_norm), reference_gru(enc)
+    enc.train(mode == "train")
+    ref_norm.train(mode == "train")
+    x = sample(n=4, t=12).to(dtype)
+    with torch.no_grad():
+        ours, theirs = enc(x), stepped_reference(ref_norm, ref_gru, x)
+    tol = 1e-12 if dtype == torch.float64 else 2e-6
+    torch.testing.assert_close(ours, theirs, atol=tol, rtol=tol)
+    torch.testing.assert_close(enc.input_norm.running_mean, ref_norm.running_mean)
+
+
+def test_bigru_is_a_true_bidirectional_gru() -> None:
+    enc = small("bigru").double().eval()
+    x = sample(n=3, t=10).double()
+    ref = nn.GRU(enc.input_size, 16, 3, bidirectional=True, batch_first=True).double()
+    ref.load_state_dict(enc.gru.state_dict())
+    frames = enc.input_norm(plain_frames(x).transpose(1, 2)).transpose(1, 2)
+    out, _ = ref(frames)
+    expected = torch.cat([out[:, -1, :16], out[:, 0, 16:]], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x), expected)
+    # The backward half has read the clip from its end down to frame 0: run it by hand.
+    h = frames
+    for layer in range(3):
+        one = {}
+        for suffix in ("", "_reverse"):
+            gru = nn.GRU(h.shape[-1], 16, batch_first=True).double()
+            gru.load_state_dict(
+                {
+                    f"{w}_l0": getattr(ref, f"{w}_l{layer}{suffix}")
+                    for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                }
+            )
+            one[suffix] = gru(h)[0] if suffix == "" else gru(h.flip(1))[0].flip(1)
+        h = torch.cat([one[""], one["_reverse"]], dim=-1)
+    torch.testing.assert_close(expected, torch.cat([h[:, -1, :16], h[:, 0, 16:]], dim=1))
+
+
+# --- stgcn graph ------------------------------------------------------------------------------
+
+
+def plain_partitions(layout) -> np.ndarray:
+    """ST-GCN's `Graph(strategy='spatial')`, written with loops."""
+    hop = layout.hop_distance()
+    v_ = layout.num_joints
+    adj = np.array([[1.0 if hop[i, j] <= 1 else 0.0 for j in range(v_)] for i in range(v_)])
+    degree = adj.sum(axis=0)
+    norm = np.zeros((v_, v_))
+    for j in range(v_):
+        for i in range(v_):
+            norm[j, i] = adj[j, i] / degree[i]
+    center = layout.center
+    parts = []
+    for h in (0, 1):
+        root, close, further = (np.zeros((v_, v_)) for _ in range(3))
+        for i in range(v_):
+            for j in range(v_):
+                if hop[j, i] == h:
+                    if hop[j, center] == hop[i, center]:
+                        root[j, i] = norm[j, i]
+                    elif hop[j, center] > hop[i, center]:
+                        close[j, i] = norm[j, i]
+                    else:
+                        further[j, i] = norm[j, i]
+        parts += [root] if h == 0 else [root + close, further]
+    return np.stack(parts)
+
+
+@pytest.mark.parametrize("layout", [NTU25, KINECT20], ids=lambda lay: lay.name)
+def test_spatial_partitions(layout) -> None:
+    a = spatial_partitions(layout)
+    np.testing.assert_allclose(a, plain_partitions(layout), atol=1e-7)
+    # every joint's incoming weights (over partitions and source joints) sum to one
+    np.testing.assert_allclose(a.sum(axis=(0, 1)), np.ones(layout.num_joints), atol=1e-6)
+    # the centre has no nearer neighbour; a leaf (the head of NTU) only a nearer one
+    assert a[2, :, layout.center].sum() == 0
+    if layout is NTU25:
+        head, neck = layout.index("head"), layout.index("neck")
+        assert a[1, :, head].sum() == 0 and a[2, neck, head] == pytest.approx(0.5)
+
+
+def test_stgcn_strides_and_widths() -> None:
+    enc = build_encoder("stgcn", NTU25, width=4, out_dim=None)
+    strides = [b.tcn[2].stride[0] for b in enc.blocks]
+    widths = [b.tcn[0].num_features for b in enc.blocks]
+    assert strides == [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+    assert widths == [4, 4, 4, 4, 8, 8, 8, 16, 16, 16]
+    assert enc.blocks[0].residual is None
+    assert all(p.shape == (3, 25, 25) for p in enc.edge_importance)
