@@ -191,3 +191,16 @@ def test_overwrite_keeps_backend(tmp_path: Path) -> None:
     assert target.read_bytes().startswith(b"\x89PNG")
     assert matplotlib.get_backend() == backend
     assert leftovers(tmp_path) == ["x.png"]
+
+
+def test_z_up_data_is_drawn_like_the_same_y_up_data(tmp_path):
+    """Turning a y-up sample so its spine lies on z, then drawing it with up="z", gives the
+    same picture as the original drawn with up="y"."""
+    rng = np.random.default_rng(3)
+    sample = rng.normal(size=(3, 6, 25, 1)) + np.array([0, 1.0, 3.0])[:, None, None, None]
+    z_up = np.stack([sample[0], -sample[2], sample[1]])  # (x, y, z) -> (x, -z, y): y goes to z
+    a = render_sample(sample, 6, NTU25, tmp_path / "a.png", up="y")
+    b = render_sample(z_up, 6, NTU25, tmp_path / "b.png", up="z")
+    assert a.read_bytes() == b.read_bytes()
+    with pytest.raises(UserError, match="up axis 'x'"):
+        render_sample(sample, 6, NTU25, tmp_path / "c.png", up="x")

@@ -44,6 +44,7 @@ def _show(args: argparse.Namespace) -> None:
         )
     i = args.index
     title = f"{dataset.class_names[split.labels[i]]} ({split.sample_name(i)})"
+    up = args.up or ("z" if dataset.extra.get("aligned") else "y")
     out = render_sample(
         split.data[i],
         int(split.lengths[i]),
@@ -51,6 +52,7 @@ def _show(args: argparse.Namespace) -> None:
         args.out,
         title=title,
         frames=args.frames,
+        up=up,
     )
     print(f"wrote {out}")
 
@@ -266,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frames", type=_positive_int, default=8, help="frames in a .png strip (default 8)"
     )
+    p.add_argument(
+        "--up",
+        choices=["y", "z"],
+        default=None,
+        help="vertical axis of the data: y for camera coordinates, z for aligned NTU data "
+        "(default: z when the data set was aligned, else y)",
+    )
 
     p = command(
         "synth",
@@ -333,7 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("skeleton_dir", metavar="RAW_SKELETON_DIR")
     k.add_argument("label_dir", metavar="LABEL_DIR")
     k.add_argument("out_dir", metavar="OUT_DIR")
-    k.add_argument("--split-file", required=True, help="the official cross-subject/view split file")
+    k.add_argument(
+        "--split-file",
+        required=True,
+        action="append",
+        help="an official split file (cross-subject.txt, cross-view.txt); repeat for both",
+    )
     _add_prepare_options(k, ["xsub", "xview"])
 
     p = command(

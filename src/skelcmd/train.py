@@ -161,8 +161,10 @@ def _pretrain(
     if world.size > 1:
         if config.train.sync_bn:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        # Queues stay identical because every process pushes the same gathered keys, so
+        # buffers (queues of K x 128 per modality) are not re-broadcast at every step.
         ids = [world.device] if world.device.type == "cuda" else None
-        network = DistributedDataParallel(model, device_ids=ids)
+        network = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
     loader = make_loader(
         split,

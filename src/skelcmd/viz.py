@@ -82,7 +82,8 @@ def _limits(x: np.ndarray, persons: list) -> Box:
 
 
 def _axes(fig: Figure, spec: tuple[int, int, int], box: Box) -> Axes3D:
-    """A quiet 3D axes with the cube limits; plot order is (x, z, y) so that y is up."""
+    """A quiet 3D axes with the cube limits, no ticks or axis letters; plot order is (x, z, y)
+    so that y is up."""
     centre, half = box
     ax = fig.add_subplot(*spec, projection="3d")
     ax.view_init(**_VIEW)
@@ -96,9 +97,6 @@ def _axes(fig: Figure, spec: tuple[int, int, int], box: Box) -> Axes3D:
         axis.set_pane_color((0.97, 0.97, 0.97, 1.0))
         axis.line.set_color("#cccccc")
         axis.set_tick_params(length=0, pad=0)
-    ax.set_xlabel("x", labelpad=-12)
-    ax.set_ylabel("z", labelpad=-12)
-    ax.set_zlabel("y", labelpad=-12)
     return ax
 
 
@@ -143,8 +141,13 @@ def render_sample(
     title: str = "",
     frames: int = 8,
     fps: int = 15,
+    up: str = "y",
 ) -> Path:
     """Draw `sample` (3, T, V, M: xyz, frames, joints, persons) over its first `length` frames.
+
+    `up` is the data's vertical axis: "y" for Kinect camera coordinates, "z" for data aligned
+    so that the spine lies on z (NTU preparation); "z" data is turned by a proper rotation
+    (x, y, z) -> (x, z, -y), so left and right are kept.
 
     `.png`: a strip of `frames` evenly spaced frames, each labelled with its 1-based number.
     `.gif`: every frame (evenly subsampled to at most 60), titled "frame t/length", played so
@@ -153,6 +156,10 @@ def render_sample(
     returns the final path. Raises `UserError` for a bad suffix, shape, length or empty sample.
     """
     out = Path(out)
+    if up not in ("y", "z"):
+        raise UserError(f"up axis {up!r} is not supported; use y or z.")
+    if up == "z":
+        sample = np.stack([sample[0], sample[2], -sample[1]])
     x, persons = _check(sample, length, layout, out)
     box = _limits(x, persons)
     if out.suffix.lower() == ".png":

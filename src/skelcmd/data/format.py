@@ -118,9 +118,9 @@ class SplitWriter:
         for key, value in {"lengths": lengths, "labels": labels, **ids}.items():
             if np.shape(value) != (n,):
                 raise ValueError(f"split {self.name!r}: {key} must have shape ({n},)")
-        block = self.data[self.count : self.count + n]
-        block[:, :, : data.shape[2]] = data
-        block[:, :, data.shape[2] :] = 0
+        # Each slot is written once into a freshly created (zero-filled) file: the padding
+        # beyond the batch's frames is already zero, and writing it would only cost I/O.
+        self.data[self.count : self.count + n, :, : data.shape[2]] = data
         self.lengths.append(np.asarray(lengths, dtype=np.int32))
         self.labels.append(np.asarray(labels, dtype=np.int64))
         for key, value in ids.items():
