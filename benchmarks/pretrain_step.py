@@ -197,6 +197,25 @@ def run_variant(variant: str, hidden: int, queue: int, topk: int, steps: int, de
     return {"variant": variant, "seconds": float(np.median(times)), "peak_mib": peak}
 
 
+def gru_step_flops(hidden: int, frames: int = FRAMES, batch: int = BATCH) -> float:
+    """Multiply-add FLOPs of the GRUs in one step: per modality, the query encoder forward and
+    backward (about 3x the forward) and the key encoder forward; 3 layers, 2 directions."""
+    inputs = [3 * 25 * PERSONS, 2 * hidden, 2 * hidden]
+    per_frame = sum(2 * 3 * (i * hidden + hidden * hidden) * batch * 2 for i in inputs)
+    forward = per_frame * frames
+    return 3 * (3 * forward + forward)
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 matrix-product speed of this machine (GFLOP/s)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    tick = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - tick) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hidden", type=int, default=256)
@@ -232,6 +251,15 @@ def main() -> None:
             f"peak {'GPU' if args.device.startswith('cuda') else 'RSS'} {r['peak_mib']:.0f} MiB"
         )
     print(f"speed-up  {results['baseline']['seconds'] / results['skelcmd']['seconds']:.2f}x")
+    if not args.device.startswith("cuda"):
+        flops, peak = gru_step_flops(args.hidden), matmul_gflops()
+        print(
+            f"GRU arithmetic: {flops / 1e9:.0f} GFLOP per step; measured fp32 matmul speed "
+            f"{peak:.0f} GFLOP/s, so at least {flops / 1e9 / peak:.2f} s per step"
+        )
+        for variant, r in results.items():
+            rate = flops / r["seconds"] / 1e9
+            print(f"{variant:9s} runs the GRUs at {rate:5.1f} GFLOP/s = {rate / peak:4.0%} of that")
 
 
 if __name__ == "__main__":

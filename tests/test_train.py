@@ -65,6 +65,8 @@ def test_run_writes_checkpoints_history_and_logs(data, tmp_path):
         assert np.isfinite(record[key])
     with pytest.raises(UserError, match="already holds a run"):
         train.pretrain(tiny_config(data), tmp_path / "run", progress=False)
+    with pytest.raises(UserError, match="queue_size=32 must be a multiple of the global batch"):
+        train.pretrain(tiny_config(data, "optim.batch_size=12"), tmp_path / "r2", progress=False)
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(data, tmp_path, monkeypatch):

@@ -139,6 +139,13 @@ def _pretrain(
         raise UserError("data.path is not set: give `--set data.path=DIR` or a preset.")
     dataset = open_dataset(config.data.path)
     split = dataset.split(config.data.split)
+    global_batch = config.optim.batch_size * world.size
+    if config.model.queue_size % global_batch:
+        raise UserError(
+            f"model.queue_size={config.model.queue_size} must be a multiple of the global batch "
+            f"size {global_batch} (optim.batch_size {config.optim.batch_size} x {world.size} "
+            "process(es)), so that every queue slot is overwritten in turn; change one of them."
+        )
     torch.manual_seed(config.train.seed + world.rank)
 
     model = build_model(config, dataset.layout, split.data.shape[4]).to(world.device)
