@@ -121,10 +121,33 @@ def test_synth_info_show_from_the_command_line(tmp_path, capsys):
     assert "name one, e.g." in capsys.readouterr().err
 
 
+TINY_PRETRAIN = [
+    "model.encoder_args={hidden: 8, num_layers: 1}",
+    "model.feature_dim=16",
+    "model.queue_size=32",
+    "cmd.topk=8",
+    "optim.batch_size=16",
+    "optim.epochs=2",
+    "augment.min_frames=16",
+    "augment.out_frames=16",
+]
+
+
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--samples", "240"]) == 0
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--samples", "96"]
+    argv += [x for item in TINY_PRETRAIN for x in ("--set", item)]
+    argv += ["--linear-set", "epochs=2", "--linear-set", "milestones=[1]"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "source     synthetic   benchmark xsub" in out
-    for name in ("sample.png", "sample.gif"):
-        assert (tmp_path / "demo" / name).stat().st_size > 1000
+    for name in ("sample.png", "sample.gif", "report.md", "accuracy.png", "tsne_joint.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 500, name
+    report = (tmp_path / "demo" / "report.md").read_text()
+    for row in ("| kNN | joint |", "| kNN, random init | joint |", "| linear | joint |"):
+        assert row in report
+    assert "| linear, random init | joint |" in report and "| ensemble |" in report
+    records = sorted(p.name for p in (tmp_path / "demo" / "pretrain" / "eval").iterdir())
+    assert len(records) == 16  # 2 protocols x 4 streams x (pretrained, random init)
+    assert main(argv) == 0  # again: the finished pretraining run is reused
+    assert "reusing the finished run" in capsys.readouterr().out

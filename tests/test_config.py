@@ -28,7 +28,7 @@ def test_defaults_are_the_papers_ntu_recipe():
 
 
 def test_every_preset_loads_and_the_paper_ones_only_set_the_data():
-    names = preset_names()
+    names = [name for name in preset_names() if name.startswith("pretrain/")]
     assert {"pretrain/ntu60_xsub", "pretrain/ntu60_xview", "pretrain/ntu120_xsub"} <= set(names)
     assert {"pretrain/ntu120_xset", "pretrain/pku2_xsub", "pretrain/synthetic_cpu"} <= set(names)
     for name in names:

@@ -179,17 +179,89 @@ def _convert(args: argparse.Namespace) -> None:
 
 
 def _presets(args: argparse.Namespace) -> None:
+    from importlib import resources
+
     from skelcmd.config import preset_names, read_yaml
 
     for name in preset_names():
         values = read_yaml(name)
-        print(f"{name:28s} data.path={values.get('data', {}).get('path', '-')}")
+        comment = (resources.files("skelcmd") / "configs" / f"{name}.yaml").read_text()
+        first = comment.splitlines()[0].lstrip("# ") if comment.startswith("#") else ""
+        first = first if len(first) <= 70 else first[:69].rstrip(" ,:") + "…"
+        where = values.get("data", {}).get("path") if name.startswith("pretrain/") else None
+        print(f"{name:24s} {first}" + (f"  [data.path={where}]" if where else ""))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from skelcmd.evaluate.commands import evaluate, summary
+    from skelcmd.evaluate.protocols import load_eval_config
+
+    overrides = list(args.set)
+    if getattr(args, "k", None):
+        overrides.append(f"ks={args.k}")
+    if getattr(args, "label_fraction", None) is not None:
+        overrides.append(f"label_fraction={args.label_fraction}")
+    if getattr(args, "seeds", None) is not None:
+        overrides.append(f"seeds={list(range(args.seeds))}")
+    config = load_eval_config(args.protocol, args.config or args.protocol, overrides)
+    records = evaluate(
+        args.protocol,
+        args.checkpoint,
+        args.data,
+        config=config,
+        stream=args.stream,
+        random_init=args.random_init,
+        device=args.device,
+        out_dir=args.out,
+    )
+    print(summary(records))
+
+
+def _report(args: argparse.Namespace) -> None:
+    from skelcmd.evaluate.report import build_report
+
+    print(f"wrote {build_report(args.runs, args.out, embeddings=args.embedding)}")
+
+
+def _embed(args: argparse.Namespace) -> None:
+    from skelcmd.evaluate.embed import embed
+
+    out = embed(
+        args.checkpoint,
+        args.data,
+        args.out,
+        split=args.split,
+        stream=args.stream,
+        device=args.device,
+        progress=True,
+    )
+    print(f"wrote {out}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from skelcmd.evaluate.export import export_onnx
+
+    out = export_onnx(
+        args.checkpoint,
+        args.out,
+        stream=args.stream,
+        frames=args.frames,
+        data=args.data,
+        layout=args.layout,
+    )
+    print(f"wrote {out}")
 
 
 def _demo(args: argparse.Namespace) -> None:
     from skelcmd.demo import run_demo
 
-    run_demo(args.out, samples=args.samples, seed=args.seed)
+    run_demo(
+        args.out,
+        samples=args.samples,
+        seed=args.seed,
+        pretrain_overrides=args.set,
+        linear_overrides=args.linear_set,
+    )
 
 
 def _add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -380,6 +452,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", metavar="REF.pth.tar")
     p.add_argument("dst", metavar="OUT.pt")
 
+    protocols = {
+        "knn": "k-nearest-neighbour retrieval on frozen features (cosine; train split as the "
+        "gallery, test split as the queries).",
+        "linear": "Linear evaluation: a linear classifier on the frozen encoder (BatchNorm in "
+        "eval mode); reports the last epoch and the best epoch.",
+        "finetune": "Fine-tune the whole network: all labels, a label fraction (semi-"
+        "supervised, several seeds) or another data set (transfer).",
+    }
+    for name, text in protocols.items():
+        p = command(name, _evaluate, text)
+        p.set_defaults(protocol=name)
+        p.add_argument("--checkpoint", required=True, help="a skelcmd checkpoint (last.pt)")
+        p.add_argument("--data", required=True, metavar="DIR", help="the data set to evaluate on")
+        p.add_argument(
+            "--config", help=f"a YAML file or an eval preset (default: {name}; see skelcmd presets)"
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a protocol setting, e.g. --set epochs=20 (repeatable)",
+        )
+        p.add_argument(
+            "--stream",
+            default="all",
+            choices=["joint", "motion", "bone", "ensemble", "all"],
+            help="one stream, the ensemble, or all of them and the ensemble (default all)",
+        )
+        p.add_argument(
+            "--random-init",
+            action="store_true",
+            help="score the same encoder untrained, to see what pretraining bought",
+        )
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        p.add_argument(
+            "--out",
+            metavar="RUN_DIR",
+            help="where the JSON records go (default: the checkpoint's folder, in eval/)",
+        )
+    kinds = commands.choices
+    kinds["knn"].add_argument(
+        "--k", type=_positive_int, nargs="+", help="neighbours; several at once (default 1)"
+    )
+    kinds["finetune"].add_argument(
+        "--label-fraction", type=float, help="fraction of the train labels, e.g. 0.01"
+    )
+    kinds["finetune"].add_argument(
+        "--seeds", type=_positive_int, help="number of label subsets / runs (seeds 0..N-1)"
+    )
+
+    p = command(
+        "report",
+        _report,
+        "Collect evaluation records into a markdown table like the paper's, with training "
+        "curves, accuracy bars and t-SNE pictures.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories or record files")
+    p.add_argument("--out", help="folder for report.md and the pictures (default: first RUN_DIR)")
+    p.add_argument(
+        "--embedding",
+        action="append",
+        default=[],
+        metavar="FILE.npy",
+        help="features written by `skelcmd embed`, drawn as a t-SNE (repeatable)",
+    )
+
+    p = command(
+        "embed",
+        _embed,
+        "Export encoder features of every sample of a split (centre crop 95 %%, 64 frames), "
+        "as evaluation sees them.",
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, metavar="DIR")
+    p.add_argument("--split", default="test", help="split to embed (default test)")
+    p.add_argument("--stream", default="joint", help="joint, motion or bone (default joint)")
+    p.add_argument("--out", required=True, metavar="FILE.npy", help="features (N, D) float32")
+    p.add_argument("--device", default="auto")
+
+    p = command(
+        "export",
+        _export,
+        "Export one stream's encoder to ONNX and check it against PyTorch with onnxruntime.",
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, metavar="FILE.onnx")
+    p.add_argument("--stream", default="joint", help="joint, motion or bone (default joint)")
+    p.add_argument("--frames", type=_positive_int, default=64, help="clip length (default 64)")
+    p.add_argument("--data", metavar="DIR", help="a data set giving the skeleton layout")
+    p.add_argument("--layout", help="the skeleton layout, if not stored in the checkpoint")
+
     command("presets", _presets, "List the packaged config presets.")
 
     p = command("layout", _layout, "List the built-in skeleton layouts, or print one's bones.")
@@ -388,14 +552,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "demo",
         _demo,
-        "The end-to-end demo on synthetic data: generate the data set, summarise it, "
-        "draw a sample.",
+        "The end-to-end demo on CPU: synthetic data, CMD pretraining, kNN and linear "
+        "evaluation of every stream against random init, and a report with a t-SNE.",
     )
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument(
         "--samples", type=_positive_int, default=2000, help="synthetic sequences (default 2000)"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pretraining setting of the synthetic_cpu preset (repeatable)",
+    )
+    p.add_argument(
+        "--linear-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of the linear_cpu evaluation preset, e.g. epochs=5",
+    )
     return parser
 
 

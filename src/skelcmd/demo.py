@@ -1,7 +1,10 @@
-"""`skelcmd demo`: the end-to-end run on the built-in synthetic data set.
+"""`skelcmd demo`: the whole pipeline on the built-in synthetic data set, on a CPU.
 
-Today: generate the data set, print its summary, draw a two-person sample. The evaluation
-work grows this into generate -> pretrain -> evaluate -> report.
+generate the data set -> draw a sample -> pretrain CMD (preset `synthetic_cpu`) -> kNN and
+linear evaluation of every stream and the ensemble, for the pretrained encoder and for the
+same encoder untrained -> t-SNE of test features -> `report.md` with the table and pictures.
+A finished pretraining run in the output folder is reused (an unfinished one is resumed),
+so running the demo again only re-evaluates.
 """
 
 from __future__ import annotations
@@ -10,29 +13,108 @@ from pathlib import Path
 
 import numpy as np
 
+from skelcmd.config import PretrainConfig, load_config
 from skelcmd.data.format import open_dataset
 from skelcmd.data.info import describe
 from skelcmd.data.synthetic import TWO_PERSON_CLASSES, write_synthetic
+from skelcmd.errors import UserError
 from skelcmd.viz import render_sample
 
+PRETRAIN_PRESET = "synthetic_cpu"
+EVALUATIONS = (("knn", "knn"), ("linear", "linear_cpu"))  # (protocol, eval preset)
 
-def run_demo(out: str | Path, *, samples: int = 2000, seed: int = 0) -> list[Path]:
-    """Run the demo into `out`; return the pictures it drew."""
-    out = Path(out)
-    (data_dir,) = write_synthetic(
-        out / "data", num_samples=samples, seed=seed, benchmarks=["xsub"], overwrite=True
-    )
-    dataset = open_dataset(data_dir)
-    print(describe(dataset))
+
+def _banner(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def _draw_interaction(data_dir: Path, out: Path) -> list[Path]:
+    """A two-person test sample, as a PNG strip and a GIF."""
+    dataset = open_dataset(data_dir, check_values=False)
     split = dataset.split("test")
     index = int(np.flatnonzero(np.isin(split.labels, sorted(TWO_PERSON_CLASSES)))[0])
     title = f"{dataset.class_names[split.labels[index]]} ({split.sample_name(index)})"
-    pictures = [
+    return [
         render_sample(
-            split.data[index], int(split.lengths[index]), dataset.layout, out / f"sample{suffix}",
+            split.data[index],
+            int(split.lengths[index]),
+            dataset.layout,
+            out / f"sample{suffix}",
             title=title,
         )
         for suffix in (".png", ".gif")
     ]
-    print("\n" + "\n".join(f"wrote {path}" for path in pictures))
-    return pictures
+
+
+def _pretrain(config: PretrainConfig, run: Path) -> Path:
+    """Pretrain into `run`, reusing or resuming a run of the same config found there."""
+    from skelcmd.train import load_checkpoint, pretrain
+
+    last = run / "last.pt"
+    if not last.is_file():
+        return pretrain(config, run)
+    state = load_checkpoint(last)
+    if state["config"] != config:
+        raise UserError(
+            f"{run} holds a pretraining run with another config; delete it or give the demo "
+            "another --out."
+        )
+    if state["epoch"] >= config.optim.epochs:
+        print(f"reusing the finished run in {run} ({state['epoch']} epochs)")
+        return last
+    return pretrain(config, run, resume=True)
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    samples: int = 2000,
+    seed: int = 0,
+    pretrain_overrides: list[str] | None = None,
+    linear_overrides: list[str] | None = None,
+) -> Path:
+    """Run the demo into `out`; return the path of `report.md`. The overrides are `key=value`
+    strings for the pretraining preset and for the linear-evaluation preset."""
+    from skelcmd.evaluate.commands import evaluate, summary
+    from skelcmd.evaluate.embed import embed
+    from skelcmd.evaluate.protocols import load_eval_config
+    from skelcmd.evaluate.report import build_report
+
+    out = Path(out)
+    _banner(f"1/5 synthetic data set: {samples} sequences, seed {seed}")
+    (data,) = write_synthetic(
+        out / "data", num_samples=samples, seed=seed, benchmarks=["xsub"], overwrite=True
+    )
+    print(describe(open_dataset(data)))
+    for path in _draw_interaction(data, out):
+        print(f"wrote {path}")
+
+    _banner(f"2/5 pretraining CMD (preset {PRETRAIN_PRESET})")
+    config = load_config(
+        PRETRAIN_PRESET, [f"data.path={data}", f"train.seed={seed}", *(pretrain_overrides or [])]
+    )
+    run = out / "pretrain"
+    checkpoint = _pretrain(config, run)
+
+    for step, random_init in (("3/5", False), ("4/5", True)):
+        what = "the same encoder, untrained" if random_init else "the pretrained encoder"
+        _banner(f"{step} kNN and linear evaluation of {what}")
+        for protocol, preset in EVALUATIONS:
+            overrides = linear_overrides if protocol == "linear" else None
+            settings = load_eval_config(protocol, preset, overrides or [])
+            records = evaluate(
+                protocol,
+                checkpoint,
+                data,
+                config=settings,
+                random_init=random_init,
+                out_dir=run,
+            )
+            print(summary(records))
+
+    _banner("5/5 features for t-SNE, and the report")
+    embed(checkpoint, data, run / "embed_joint.npy", stream="joint")
+    report = build_report([run], out)
+    table = report.read_text().split("\n## ")[1]
+    print(f"\n## {table.strip()}\n\nwrote {report}")
+    return report

@@ -259,6 +259,8 @@ def _pretrain(
                 "history": history,
                 "rng": states,
                 "config": to_dict(config),
+                "layout": dataset.layout.to_dict(),
+                "num_persons": split.data.shape[4],
             }
             save_checkpoint(last, state)
             if (epoch + 1) % config.train.checkpoint_every == 0:

@@ -1,0 +1,116 @@
+"""Run a protocol from paths and keep its results: one JSON record per stream in a run directory.
+
+This is what `skelcmd knn | linear | finetune` and the demo call. Fine-tuning is recorded as
+"semi" with a label fraction below 1, and as "transfer" when the checkpoint was pretrained on
+another data set than the one evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from skelcmd.config import to_dict
+from skelcmd.data.format import META_FILE, open_dataset
+from skelcmd.evaluate.protocols import run_protocol
+from skelcmd.evaluate.records import Record, write_record
+from skelcmd.train import load_checkpoint
+
+_RESULT_FIELDS = {"protocol", "stream", "top1", "top5", "seconds", "random_init", "checkpoint"}
+
+
+def pretraining_source(state: dict[str, Any]) -> str | None:
+    """The source of the data set a checkpoint was pretrained on, if it can still be read."""
+    path = getattr(state["config"].data, "path", "")
+    try:
+        return json.loads((Path(path) / META_FILE).read_text()).get("source") if path else None
+    except (OSError, ValueError):
+        return None
+
+
+def record_protocol(protocol: str, config: Any, state: dict[str, Any], source: str) -> str:
+    """The protocol name a result is recorded and reported under."""
+    if protocol != "finetune":
+        return protocol
+    if config.label_fraction < 1:
+        return "semi"
+    pretrained_on = pretraining_source(state)
+    return "transfer" if pretrained_on and pretrained_on != source else "finetune"
+
+
+def evaluate(
+    protocol: str,
+    checkpoint: str | Path,
+    data: str | Path,
+    *,
+    config: Any,
+    stream: str = "all",
+    random_init: bool = False,
+    device: str = "auto",
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> list[Record]:
+    """Run `protocol` and write one record per reported stream into `out_dir` (default: the
+    checkpoint's run directory). Returns the records, whose `path` says where each went."""
+    checkpoint = Path(checkpoint)
+    state = load_checkpoint(checkpoint)
+    dataset = open_dataset(data, check_values=False)
+    results = run_protocol(
+        protocol,
+        checkpoint,
+        data,
+        config=config,
+        stream=stream,
+        random_init=random_init,
+        device=device,
+        progress=progress,
+    )
+    name = record_protocol(protocol, config, state, dataset.source)
+    where = {
+        "path": str(data),
+        "source": dataset.source,
+        "benchmark": dataset.benchmark,
+        "split": config.test_split,
+    }
+    out = Path(out_dir) if out_dir is not None else checkpoint.parent
+    records = []
+    for result in results:
+        extra = {k: v for k, v in result.items() if k not in _RESULT_FIELDS}
+        if extra.get("per_seed") and isinstance(extra["per_seed"][0], dict):
+            extra["seed_results"] = extra["per_seed"]  # per seed: top-1, top-5, best epoch
+            extra["per_seed"] = [seed["top1"] for seed in extra["seed_results"]]
+        record = Record(
+            protocol=name,
+            stream=result["stream"],
+            dataset=where,
+            top1=result["top1"],
+            top5=result.get("top5"),
+            checkpoint=str(checkpoint),
+            random_init=random_init,
+            settings=to_dict(config),
+            extra=extra,
+            seconds=result.get("seconds", 0.0),
+        )
+        record.path = write_record(out, record)
+        records.append(record)
+    return records
+
+
+def summary(records: list[Record]) -> str:
+    """A few lines for the terminal: top-1 per stream, and where the records are."""
+    lines = []
+    for r in records:
+        extra = r.extra
+        tail = []
+        if "best_epoch" in extra:
+            tail.append(f"best epoch {extra['best_epoch']}: {extra['best_top1']:.1f}")
+        if len(r.seeds) > 1:
+            mean, std = r.mean_std()
+            tail.append(f"{len(r.seeds)} seeds: {mean:.1f} ± {std:.1f}")
+        init = " (random init)" if r.random_init else ""
+        note = f"   [{'; '.join(tail)}]" if tail else ""
+        lines.append(f"{r.protocol:9s} {r.stream:9s} top-1 {r.top1:5.1f}{init}{note}")
+    if records:
+        lines.append(f"records in {records[0].path.parent}")
+    return "\n".join(lines)

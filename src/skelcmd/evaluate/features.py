@@ -1,0 +1,232 @@
+"""Frozen features of a split, and the encoder model they come from.
+
+Evaluation sees every clip the same way (PAPER.md, "Evaluation protocols"): the encoder in eval
+mode (BatchNorm uses its running statistics), each clip centre-cropped to 95 % of its valid
+frames and resized to 64 frames, the split read in order in batches (`make_loader` with
+shuffle=False, drop_last=False), so row i of a feature matrix is sample i of the split.
+
+`load_encoder_model` builds the pretrained CMD model of a checkpoint for a target data set, or
+the same model freshly initialised (the random-init baseline); a checkpoint whose encoder does
+not fit the target's skeleton layout or person count is a UserError that says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from skelcmd.augment import center_crop_resize
+from skelcmd.data.format import META_FILE, Split
+from skelcmd.data.loader import make_loader
+from skelcmd.errors import UserError
+from skelcmd.model import CMD
+from skelcmd.skeleton import Layout, layout_from_dict
+from skelcmd.train import build_model, load_checkpoint
+
+__all__ = [
+    "evaluating",
+    "extract_features",
+    "extract_streams",
+    "load_encoder_model",
+    "map_split",
+    "model_device",
+]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the module's first parameter (CPU for a module without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode inside the block; every submodule's previous mode is restored afterwards."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+@torch.no_grad()
+def map_split(
+    fns: Mapping[str, Callable[[Tensor], Tensor]],
+    split: Split,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    ratio: float = 0.95,
+    out_frames: int = 64,
+    workers: int = 0,
+    progress: bool = False,
+    desc: str = "features",
+) -> dict[str, Tensor]:
+    """Every fn applied to the evaluation clips of `split`, read once, in split order.
+
+    Each fn maps joint clips (B, 3, out_frames, V, M) on `device` to (B, D_fn); the result is
+    {name: (N, D_fn)} on `device`. Clips are centre-cropped to `ratio` and resized.
+    """
+    device = torch.device(device)
+    loader = make_loader(split, batch_size, shuffle=False, drop_last=False, workers=workers)
+    out: dict[str, Tensor] = {}
+    row = 0
+    for data, lengths, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        clips = center_crop_resize(data.to(device), lengths.to(device), ratio, out_frames)
+        for name, fn in fns.items():
+            value = fn(clips)
+            if name not in out:
+                out[name] = value.new_empty((len(split), *value.shape[1:]))
+            out[name][row : row + len(value)] = value
+        row += len(data)
+    return out
+
+
+def extract_streams(
+    model: CMD,
+    split: Split,
+    modalities: Sequence[str],
+    *,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    ratio: float = 0.95,
+    out_frames: int = 64,
+    workers: int = 0,
+    progress: bool = False,
+) -> dict[str, Tensor]:
+    """{modality: (N, D)} frozen query-encoder features (before the head), one pass over the data.
+
+    The model is in eval mode during the pass (its modes are restored afterwards); `device`
+    defaults to the model's.
+    """
+    device = model_device(model) if device is None else torch.device(device)
+    fns = {m: (lambda clips, m=m: model.encode(clips, m)) for m in modalities}
+    with evaluating(model):
+        return map_split(
+            fns,
+            split,
+            batch_size=batch_size,
+            device=device,
+            ratio=ratio,
+            out_frames=out_frames,
+            workers=workers,
+            progress=progress,
+            desc=f"features {split.name}",
+        )
+
+
+def extract_features(
+    model: CMD,
+    split: Split,
+    modality: str,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    ratio: float = 0.95,
+    out_frames: int = 64,
+    workers: int = 0,
+    progress: bool = False,
+) -> Tensor:
+    """(N, D) frozen features of one modality for every sample of `split`, in split order."""
+    return extract_streams(
+        model,
+        split,
+        [modality],
+        batch_size=batch_size,
+        device=device,
+        ratio=ratio,
+        out_frames=out_frames,
+        workers=workers,
+        progress=progress,
+    )[modality]
+
+
+def _describe(layout: Layout | None, persons: int | None) -> str:
+    if layout is None:
+        what = "an unknown layout"
+    else:
+        what = f"layout {layout.name!r} ({layout.num_joints} joints)"
+    return what + (f" with {persons} person(s)" if persons else "")
+
+
+def source_skeleton(state: dict[str, Any]) -> tuple[Layout | None, int | None]:
+    """The layout and person count a checkpoint was pretrained on, where they can be known:
+    stored in the checkpoint, or read from the pretraining data set if it is still there."""
+    layout = state.get("layout")
+    persons = state.get("num_persons")
+    if isinstance(layout, dict):
+        layout = layout_from_dict(layout, source="the checkpoint")
+    if layout is None and getattr(state["config"].data, "path", ""):
+        meta = Path(state["config"].data.path) / META_FILE
+        try:
+            info = json.loads(meta.read_text())
+            layout = layout_from_dict(info["layout"], source=str(meta))
+            split = info["splits"].get(state["config"].data.split, {})
+            persons = persons or split.get("num_persons")
+        except (OSError, ValueError, KeyError, AttributeError, UserError):
+            layout = None
+    return (layout if isinstance(layout, Layout) else None), persons
+
+
+def _check_fits(
+    checkpoint: Path, state: dict[str, Any], model: CMD, layout: Layout, num_persons: int
+) -> None:
+    """UserError unless the checkpoint's weights fit `model`, built for the target skeleton."""
+    source, source_persons = source_skeleton(state)
+    target = model.state_dict()
+    wrong = [
+        f"{key} {tuple(value.shape)} (target {tuple(target[key].shape)})"
+        for key, value in state["model"].items()
+        if key in target and tuple(value.shape) != tuple(target[key].shape)
+    ]
+    names_differ = source is not None and source.joint_names != layout.joint_names
+    persons_differ = source_persons is not None and source_persons != num_persons
+    if not (wrong or names_differ or persons_differ):
+        return
+    detail = f" Mismatched tensors: {', '.join(wrong[:3])}." if wrong else ""
+    raise UserError(
+        f"checkpoint {checkpoint} does not fit this data set: it was pretrained on "
+        f"{_describe(source, source_persons)}, the data set has "
+        f"{_describe(layout, num_persons)}. The encoder's input size (3 coordinates x joints x "
+        "persons per frame) and the bone stream depend on the skeleton, so the pretrained "
+        "weights cannot be reused; evaluate (or transfer) only between data sets of the same "
+        f"layout and person count, or pretrain on this data set.{detail}"
+    )
+
+
+def load_encoder_model(
+    checkpoint: str | Path | None,
+    *,
+    random_init_like: str | Path | None = None,
+    data_layout: Layout,
+    num_persons: int,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> CMD:
+    """The CMD model of `checkpoint` for a data set of `data_layout` and `num_persons`, in eval
+    mode on `device`.
+
+    With `checkpoint=None` and `random_init_like=CKPT`: the same model (CKPT's config) freshly
+    initialised from `seed`, for the random-init baseline; it fits any layout. A pretrained
+    checkpoint must match the target's layout (joint names) and person count (transfer between
+    data sets of the same skeleton, e.g. NTU -> PKU-MMD, is fine); otherwise a UserError.
+    """
+    if (checkpoint is None) == (random_init_like is None):
+        raise ValueError("give exactly one of checkpoint and random_init_like")
+    path = Path(checkpoint if checkpoint is not None else random_init_like)  # type: ignore[arg-type]
+    state = load_checkpoint(path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(state["config"], data_layout, num_persons)
+    if checkpoint is not None:
+        _check_fits(path, state, model, data_layout, num_persons)
+        model.load_state_dict(state["model"])
+    return model.to(device).eval()
