@@ -8,6 +8,7 @@ import pytest
 from skelcmd.cli import build_parser, main
 from skelcmd.data.format import DatasetWriter
 from skelcmd.skeleton import NTU25
+from tiny import TINY, set_options
 
 
 def all_command_paths(parser=None, prefix=()):
@@ -121,22 +122,10 @@ def test_synth_info_show_from_the_command_line(tmp_path, capsys):
     assert "name one, e.g." in capsys.readouterr().err
 
 
-TINY_PRETRAIN = [
-    "model.encoder_args={hidden: 8, num_layers: 1}",
-    "model.feature_dim=16",
-    "model.queue_size=32",
-    "cmd.topk=8",
-    "optim.batch_size=16",
-    "optim.epochs=2",
-    "augment.min_frames=16",
-    "augment.out_frames=16",
-]
-
-
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
     argv = ["demo", "--out", str(tmp_path / "demo"), "--samples", "96"]
-    argv += [x for item in TINY_PRETRAIN for x in ("--set", item)]
+    argv += set_options(TINY)
     argv += ["--linear-set", "epochs=2", "--linear-set", "milestones=[1]"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -15,18 +15,9 @@ from skelcmd.errors import UserError
 from skelcmd.evaluate.embed import embed, labels_path
 from skelcmd.evaluate.export import export_onnx
 from skelcmd.evaluate.report import build_report
+from tiny import TINY
 
-TINY = [
-    "model.encoder_args={hidden: 8, num_layers: 1}",
-    "model.feature_dim=16",
-    "model.queue_size=32",
-    "cmd.topk=8",
-    "optim.batch_size=16",
-    "optim.epochs=1",
-    "data.workers=0",
-    "augment.min_frames=16",
-    "augment.out_frames=16",
-]
+ONE_EPOCH = [*TINY, "optim.epochs=1"]
 has_onnxruntime = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
     reason="onnx / onnxruntime not installed (pip install 'skelcmd[export]')",
@@ -47,7 +38,7 @@ def pretrained(tmp_path_factory):
     """(checkpoint, data set directory) of a one-epoch run on a tiny synthetic set."""
     root = tmp_path_factory.mktemp("embed")
     (data,) = write_synthetic(root / "synth", num_samples=72, seed=1, benchmarks=["xsub"])
-    config = load_config(None, [f"data.path={data}", *TINY])
+    config = load_config(None, [f"data.path={data}", *ONE_EPOCH])
     return train.pretrain(config, root / "run", progress=False), data
 
 

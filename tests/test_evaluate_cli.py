@@ -8,22 +8,9 @@ import pytest
 
 from skelcmd.cli import main
 from skelcmd.data.synthetic import write_synthetic
+from tiny import TINY, set_options
 
-TINY = [
-    "model.encoder_args={hidden: 8, num_layers: 1}",
-    "model.feature_dim=16",
-    "model.queue_size=32",
-    "cmd.topk=8",
-    "optim.batch_size=16",
-    "optim.epochs=1",
-    "augment.min_frames=16",
-    "augment.out_frames=16",
-    "data.workers=0",
-]
-
-
-def sets(items):
-    return [x for item in items for x in ("--set", item)]
+ONE_EPOCH = [*TINY, "optim.epochs=1"]
 
 
 @pytest.mark.slow
@@ -31,15 +18,15 @@ def test_pretrain_then_every_protocol_and_the_report(tmp_path, capsys):
     (data,) = write_synthetic(tmp_path / "synth", num_samples=96, seed=2, benchmarks=["xsub"])
     run = tmp_path / "run"
     argv = ["pretrain", "--config", "synthetic_cpu", "--out", str(run)]
-    assert main([*argv, *sets([f"data.path={data}", *TINY])]) == 0
+    assert main([*argv, *set_options([f"data.path={data}", *ONE_EPOCH])]) == 0
     ckpt = str(run / "last.pt")
     common = ["--checkpoint", ckpt, "--data", str(data)]
 
     assert main(["knn", *common, "--k", "1", "3"]) == 0
     assert main(["knn", *common, "--random-init", "--stream", "joint"]) == 0
-    linear = ["--config", "linear_cpu", *sets(["epochs=2", "milestones=[1]"])]
+    linear = ["--config", "linear_cpu", *set_options(["epochs=2", "milestones=[1]"])]
     assert main(["linear", *common, *linear]) == 0
-    semi = ["--config", "finetune_cpu", *sets(["epochs=1", "milestones=[1]"])]
+    semi = ["--config", "finetune_cpu", *set_options(["epochs=1", "milestones=[1]"])]
     semi += ["--label-fraction", "0.5", "--seeds", "2", "--stream", "bone"]
     assert main(["finetune", *common, *semi]) == 0
     out = capsys.readouterr().out

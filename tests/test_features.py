@@ -13,8 +13,7 @@ from skelcmd.evaluate.features import (
 )
 from skelcmd.skeleton import KINECT20, NTU25, Layout
 from skelcmd.train import build_model
-
-TINY = ["model.encoder_args={hidden: 8, num_layers: 1}", "model.queue_size=32", "cmd.topk=8"]
+from tiny import TINY_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def checkpoint(dataset, tmp_path_factory):
     """A pretrained-looking checkpoint: trained BatchNorm statistics, non-default weights."""
-    config = load_config(None, [f"data.path={dataset.path}", *TINY])
+    config = load_config(None, [f"data.path={dataset.path}", *TINY_MODEL])
     torch.manual_seed(3)
     model = build_model(config, dataset.layout, 2)
     for name, buffer in model.named_buffers():

@@ -10,8 +10,8 @@ from skelcmd.evaluate.finetune import FinetuneConfig, finetune_eval, label_subse
 from skelcmd.evaluate.protocols import load_eval_config, run_protocol, snapshot
 from skelcmd.skeleton import KINECT20, NTU25
 from skelcmd.train import build_model
+from tiny import TINY_MODEL
 
-TINY = ["model.encoder_args={hidden: 8, num_layers: 1}", "model.queue_size=32", "cmd.topk=8"]
 FAST = {"batch_size": 16, "frames": 16, "min_frames": 8, "eval_batch_size": 32}
 
 
@@ -69,7 +69,7 @@ def test_subset_split_reads_the_chosen_rows(tmp_path):
 def test_finetune_trains_the_encoder_but_leaves_the_model_alone(tmp_path):
     dataset = write_toy(tmp_path / "toy")
     torch.manual_seed(0)
-    model = build_model(load_config(None, TINY), NTU25, 2)
+    model = build_model(load_config(None, TINY_MODEL), NTU25, 2)
     before = snapshot(model)
     config = FinetuneConfig(epochs=2, milestones=[1], label_fraction=0.5, seeds=[0, 1], **FAST)
     history, labelled, nets = ft._run_seed(
@@ -93,7 +93,7 @@ def test_finetune_trains_the_encoder_but_leaves_the_model_alone(tmp_path):
 
 def test_transfer_new_classifier_and_layout_mismatch(tmp_path):
     source = write_toy(tmp_path / "a", num_classes=3)
-    config = load_config(None, [f"data.path={source.path}", *TINY])
+    config = load_config(None, [f"data.path={source.path}", *TINY_MODEL])
     model = build_model(config, NTU25, 2)
     checkpoint = tmp_path / "last.pt"
     torch.save({"model": model.state_dict(), "config": to_dict(config)}, checkpoint)

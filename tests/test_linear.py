@@ -17,14 +17,14 @@ from skelcmd.evaluate.protocols import (
 )
 from skelcmd.skeleton import NTU25
 from skelcmd.train import build_model
+from tiny import TINY_MODEL
 
-TINY = ["model.encoder_args={hidden: 8, num_layers: 1}", "model.queue_size=32", "cmd.topk=8"]
 FAST = {"batch_size": 16, "frames": 16, "min_frames": 8, "eval_batch_size": 32}
 
 
 def tiny_model(layout=NTU25, seed=0):
     torch.manual_seed(seed)
-    return build_model(load_config(None, TINY), layout, 2)
+    return build_model(load_config(None, TINY_MODEL), layout, 2)
 
 
 def write_toy(path, num_classes=3, per_class=24, seed=0):

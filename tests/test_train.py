@@ -11,21 +11,7 @@ from skelcmd.cli import main
 from skelcmd.config import load_config
 from skelcmd.data.synthetic import write_synthetic
 from skelcmd.errors import UserError
-
-TINY = [
-    "model.encoder_args={hidden: 8, num_layers: 1}",
-    "model.feature_dim=16",
-    "model.queue_size=32",
-    "cmd.topk=8",
-    "optim.batch_size=16",
-    "optim.epochs=2",
-    "optim.milestones=[1]",
-    "data.workers=0",
-    "train.checkpoint_every=1",
-    "train.log_every=1",
-    "augment.min_frames=16",
-    "augment.out_frames=16",
-]
+from tiny import TINY, set_options
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +106,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path
 def test_resume_overrides_and_cli(data, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["pretrain", "--out", str(run), "--set", f"data.path={data}"]
-    args += [x for pair in zip(["--set"] * len(TINY), TINY, strict=True) for x in pair]
+    args += set_options(TINY)
     assert main([*args, "--set", "optim.epochs=1"]) == 2  # no --config and no --resume
     assert "give --config" in capsys.readouterr().err
     assert (
