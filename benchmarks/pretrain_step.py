@@ -9,13 +9,12 @@ Python pass per modality pair for the CMD loss. skelcmd: batched augmentation an
 the device, whole-sequence GRUs, batched losses. Each variant runs in its own process so peak
 memory is measured cleanly.
 
-    python benchmarks/pretrain_step.py [--hidden 256] [--steps 3] [--device cpu]
+    python benchmarks/pretrain_step.py [--hidden 256] [--steps 5] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -151,7 +150,8 @@ def skelcmd_step(model, optimizer, data, lengths, config) -> None:
     optimizer.step()
 
 
-def run_variant(variant: str, hidden: int, queue: int, topk: int, steps: int, device: str) -> dict:
+def make_step(variant: str, hidden: int, queue: int, topk: int, device: str):
+    """A closure running one training step of `variant` on a fixed batch of 64 samples."""
     torch.manual_seed(0)
     synth = generate(BATCH, seed=0, max_frames=300)
     lengths = np.maximum(synth.lengths, 64)  # NTU clips are mostly longer than the crop
@@ -163,38 +163,36 @@ def run_variant(variant: str, hidden: int, queue: int, topk: int, steps: int, de
         from skelcmd.config import load_config
         from skelcmd.train import build_model
 
-        config = load_config(
-            None,
-            [
-                f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}",
-                f"model.queue_size={queue}",
-                f"cmd.topk={topk}",
-            ],
-        )
+        overrides = [f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}"]
+        overrides += [f"model.queue_size={queue}", f"cmd.topk={topk}"]
+        config = load_config(None, overrides)
         model = build_model(config, NTU25, PERSONS).to(device)
         data = torch.from_numpy(synth.data).to(device)
         step_args = (data, torch.from_numpy(lengths.astype(np.int64)).to(device), config)
         step = skelcmd_step
     model.train()
-    optimizer = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9
-    )
-    step(model, optimizer, *step_args)  # warm-up
-    times = []
-    for _ in range(steps):
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    def run() -> float:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         tick = time.perf_counter()
         step(model, optimizer, *step_args)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - tick)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.startswith("cuda")
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
-    return {"variant": variant, "seconds": float(np.median(times)), "peak_mib": peak}
+        return time.perf_counter() - tick
+
+    return run
+
+
+def peak_memory(variant: str, hidden: int, queue: int, topk: int, device: str) -> float:
+    """MiB at the peak of two steps of `variant` alone in this process (RSS, or GPU memory)."""
+    run = make_step(variant, hidden, queue, topk, device)
+    run(), run()
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def gru_step_flops(hidden: int, frames: int = FRAMES, batch: int = BATCH) -> float:
@@ -221,36 +219,44 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--queue", type=int, default=16384)
     parser.add_argument("--topk", type=int, default=8192)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps of each variant")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's peak
     args = parser.parse_args()
-    if args.variant:
-        result = run_variant(
-            args.variant, args.hidden, args.queue, args.topk, args.steps, args.device
-        )
-        print(json.dumps(result))
+    if args.memory_of:
+        print(peak_memory(args.memory_of, args.hidden, args.queue, args.topk, args.device))
         return
     print(
         f"CMD pretraining step: batch {BATCH}, {FRAMES} frames, 3 modalities, "
         f"hidden {args.hidden}, K {args.queue}, top-k {args.topk}, device {args.device}, "
-        f"torch threads {torch.get_num_threads()}"
+        f"torch threads {torch.get_num_threads()}; steps of the two variants interleaved, "
+        f"median of {args.steps} each"
     )
-    results = {}
-    for variant in ("skelcmd", "baseline"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--variant", variant, *sys.argv[1:]],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        results[variant] = json.loads(out.strip().splitlines()[-1])
-        r = results[variant]
+    variants = ("skelcmd", "baseline")
+    # Memory first, each variant alone in a fresh process: a child's peak RSS counts the
+    # parent's at the fork, so the parent must not hold the models yet.
+    peaks = {}
+    for variant in variants:
+        command = [sys.executable, __file__, "--memory-of", variant, *sys.argv[1:]]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        peaks[variant] = float(out.strip().splitlines()[-1])
+    steps = {v: make_step(v, args.hidden, args.queue, args.topk, args.device) for v in variants}
+    for run in steps.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(args.steps):
+        for variant, run in steps.items():
+            times[variant].append(run())
+    seconds = {v: float(np.median(t)) for v, t in times.items()}
+    for variant in variants:
+        spread = f"{min(times[variant]):.2f}-{max(times[variant]):.2f}"
         print(
-            f"{variant:9s} {r['seconds']:7.2f} s/step  {BATCH / r['seconds']:7.1f} samples/s  "
-            f"peak {'GPU' if args.device.startswith('cuda') else 'RSS'} {r['peak_mib']:.0f} MiB"
+            f"{variant:9s} {seconds[variant]:7.2f} s/step ({spread})  "
+            f"{BATCH / seconds[variant]:7.1f} samples/s  "
+            f"peak {'GPU' if args.device.startswith('cuda') else 'RSS'} {peaks[variant]:.0f} MiB"
         )
-    print(f"speed-up  {results['baseline']['seconds'] / results['skelcmd']['seconds']:.2f}x")
+    print(f"speed-up  {seconds['baseline'] / seconds['skelcmd']:.2f}x")
+    results = {v: {"seconds": seconds[v]} for v in variants}
     if not args.device.startswith("cuda"):
         flops, peak = gru_step_flops(args.hidden), matmul_gflops()
         print(

@@ -179,3 +179,26 @@ def test_cmd_config_defaults_are_the_papers():
     assert (cfg.weight, cfg.topk, cfg.t_teacher, cfg.t_student, cfg.mode) == (
         1.0, 8192, 0.05, 0.1, "kl"
     )  # fmt: skip
+
+
+def test_shared_queue_similarities_give_the_same_losses_and_gradients():
+    from skelcmd.losses import queue_similarities
+
+    torch.manual_seed(4)
+    p, n, k, d = 3, 5, 40, 8
+    keys = F.normalize(torch.randn(p, n, d), dim=-1)
+    queues = F.normalize(torch.randn(p, k, d), dim=-1)
+    results = []
+    for shared in (False, True):
+        q = F.normalize(torch.randn(p, n, d, generator=torch.Generator().manual_seed(5)), dim=-1)
+        q.requires_grad_(True)
+        sims = queue_similarities(q, queues) if shared else None
+        total = sum(
+            info_nce(q[i], keys[i], queues[i], 0.07, None if sims is None else sims[i])[0]
+            for i in range(p)
+        )
+        cmd, _ = cmd_loss(keys, q, queues, 10, 0.05, 0.1, student_similarities=sims)
+        (total + cmd).backward()
+        results.append((total.detach(), cmd.detach(), q.grad.clone()))
+    for plain, shared in zip(results[0], results[1], strict=True):
+        torch.testing.assert_close(plain, shared)

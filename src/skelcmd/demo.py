@@ -21,7 +21,7 @@ from skelcmd.errors import UserError
 from skelcmd.viz import render_sample
 
 PRETRAIN_PRESET = "synthetic_cpu"
-EVALUATIONS = (("knn", "knn"), ("linear", "linear_cpu"))  # (protocol, eval preset)
+EVALUATIONS = (("knn", "knn_cpu"), ("linear", "linear_cpu"))  # (protocol, eval preset)
 
 
 def _banner(text: str) -> None:

@@ -52,17 +52,29 @@ def _no_autocast(t: Tensor) -> torch.autocast:
     return torch.autocast(device_type=t.device.type, enabled=False)
 
 
-def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+def queue_similarities(q: Tensor, queues: Tensor) -> Tensor:
+    """q (P, N, d) against the queues (P, K, d) -> (P, N, K) float32 dot products, with
+    gradients into q. InfoNCE's negatives and CMD's student similarities are this same
+    product: compute it once and pass it to both."""
+    with _no_autocast(q):
+        return torch.bmm(q.float(), queues.detach().float().transpose(1, 2))
+
+
+def info_nce(
+    q: Tensor, k: Tensor, queue: Tensor, temperature: float, negatives: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """MoCo v2 InfoNCE: each query against its own key (positive) and the K queue slots.
 
     q, k: (N, d) normalised queries and keys; queue: (K, d). Returns the batch-mean cross
     entropy with label 0 and the logits (N, 1 + K) = [q·k, q·queue] / temperature, float32.
-    Gradients flow into q only (keys and queue are detached).
+    Gradients flow into q only (keys and queue are detached). `negatives` (N, K): q·queue
+    already computed (see `queue_similarities`).
     """
     with _no_autocast(q):
         q, k, queue = q.float(), k.detach().float(), queue.detach().float()
         positive = (q * k).sum(dim=1, keepdim=True)
-        logits = torch.cat([positive, q @ queue.T], dim=1) / temperature
+        negatives = q @ queue.T if negatives is None else negatives.float()
+        logits = torch.cat([positive, negatives], dim=1) / temperature
         labels = torch.zeros(len(q), dtype=torch.long, device=q.device)
         return F.cross_entropy(logits, labels), logits
 
@@ -81,6 +93,7 @@ def cmd_loss(
     t_student: float,
     mode: str = "kl",
     names: Sequence[str] | None = None,
+    student_similarities: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Cross-modal mutual distillation summed over every ordered pair (teacher a, student b).
 
@@ -95,6 +108,7 @@ def cmd_loss(
     where target is two-hot: 1/2 on the positive key k_b, 1/2 on queue slot j* (hard targets
     from the teacher's top-1 neighbour). `topk` is unused there.
 
+    `student_similarities` (P, N, K): q_b · Q_b already computed (see `queue_similarities`).
     Returns (total, per_pair): total is the unweighted sum over pairs (0 with P = 1) and
     per_pair maps "a->b" (names[a], names[b]; stream indices when names is None) to its term.
     """
@@ -114,7 +128,11 @@ def cmd_loss(
         pair_a, pair_b = _pairs(p)
         a, b = pair_a.to(q.device), pair_b.to(q.device)
         teacher = torch.bmm(keys, queues.transpose(1, 2))  # (P, N, K)
-        student = torch.bmm(q, queues.transpose(1, 2))  # (P, N, K)
+        student = (
+            torch.bmm(q, queues.transpose(1, 2))
+            if student_similarities is None
+            else student_similarities.float()
+        )  # (P, N, K)
         if mode == "kl":
             top, index = teacher.topk(topk, dim=-1)  # (P, N, topk)
             log_pt = F.log_softmax(top / t_teacher, dim=-1)[a]  # (pairs, N, topk)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from skelcmd.errors import UserError
-from skelcmd.losses import CMDLossConfig, cmd_loss, info_nce
+from skelcmd.losses import CMDLossConfig, cmd_loss, info_nce, queue_similarities
 from skelcmd.modalities import check_modalities, derive
 from skelcmd.queue import FeatureQueue, momentum_update
 from skelcmd.skeleton import Layout
@@ -139,10 +139,12 @@ class CMD(nn.Module):
         k = torch.stack([b.key(x2[m]) for b, m in zip(branches, self.modalities, strict=True)])
         queue = self.queue.features.clone()  # the push below must not touch saved tensors
 
+        similarities = queue_similarities(q, queue)  # (P, N, K), shared by InfoNCE and CMD
+
         logs: dict[str, Tensor] = {}
         infonce = []
         for i, m in enumerate(self.modalities):
-            loss_m, logits = info_nce(q[i], k[i], queue[i], self.temperature)
+            loss_m, logits = info_nce(q[i], k[i], queue[i], self.temperature, similarities[i])
             infonce.append(loss_m)
             logs[f"loss/infonce/{m}"] = loss_m.detach()
             logs[f"acc/{m}"] = (logits.argmax(dim=1) == 0).float().mean().detach()
@@ -151,7 +153,15 @@ class CMD(nn.Module):
         if self.uses_cmd:
             cfg = self.cmd
             cmd, pairs = cmd_loss(
-                k, q, queue, cfg.topk, cfg.t_teacher, cfg.t_student, cfg.mode, self.modalities
+                k,
+                q,
+                queue,
+                cfg.topk,
+                cfg.t_teacher,
+                cfg.t_student,
+                cfg.mode,
+                self.modalities,
+                student_similarities=similarities,
             )
             loss = loss + cfg.weight * cmd
         else:
