@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skelcmd.cli import build_parser, main
-from skelcmd.data.format import DatasetWriter
+from skelcmd.data.writer import DatasetWriter
 from skelcmd.skeleton import NTU25
 from tiny import TINY, set_options
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from skelcmd.config import load_config, to_dict
-from skelcmd.data.format import open_dataset, write_dataset
+from skelcmd.data.format import open_dataset
+from skelcmd.data.writer import write_dataset
 from skelcmd.errors import UserError
 from skelcmd.evaluate import finetune as ft
 from skelcmd.evaluate.finetune import FinetuneConfig, finetune_eval, label_subset, subset_split

@@ -3,12 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from skelcmd.data.format import (
-    DatasetWriter,
-    _truncate_npy,
-    is_dataset,
-    open_dataset,
-)
+from skelcmd.data.format import is_dataset, open_dataset
+from skelcmd.data.writer import DatasetWriter, _truncate_npy
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20, NTU25
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from skelcmd.config import load_config
-from skelcmd.data.format import open_dataset, write_dataset
+from skelcmd.data.format import open_dataset
 from skelcmd.data.synthetic import write_synthetic
+from skelcmd.data.writer import write_dataset
 from skelcmd.evaluate.linear import LinearConfig, linear_eval
 from skelcmd.evaluate.protocols import (
     EncoderChanged,

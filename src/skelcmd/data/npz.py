@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from skelcmd.data.classnames import resolve_class_names
-from skelcmd.data.format import DatasetWriter
+from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout, get_layout
 

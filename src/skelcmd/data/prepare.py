@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from skelcmd.atomic import atomic_path
-from skelcmd.data.format import DatasetWriter
+from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.data.format import write_dataset
 from skelcmd.data.synthetic_actions import ACTIONS, Action, J, Motion
+from skelcmd.data.writer import write_dataset
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
 

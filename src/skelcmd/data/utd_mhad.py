@@ -17,7 +17,7 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
-from skelcmd.data.format import DatasetWriter
+from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
 

@@ -1,0 +1,220 @@
+"""Writing data sets in the format of `skelcmd.data.format`, atomically.
+
+`DatasetWriter` streams samples into preallocated memory-mapped arrays inside a temporary
+directory and renames it into place only when every split is complete: a failed import
+never leaves a data set behind. `write_dataset` writes samples already in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skelcmd.atomic import atomic_path
+from skelcmd.data.format import FORMAT_VERSION, ID_FIELDS, META_FILE
+from skelcmd.skeleton import Layout
+
+
+class SplitWriter:
+    """Streams samples of one split into a preallocated memory-mapped array."""
+
+    def __init__(self, folder: Path, name: str, capacity: int, shape: tuple[int, int, int]):
+        if capacity < 1:
+            raise ValueError(f"split {name!r}: capacity must be positive, got {capacity}")
+        folder.mkdir(parents=True)
+        self.folder, self.name, self.count = folder, name, 0
+        self.data = np.lib.format.open_memmap(
+            folder / "data.npy", mode="w+", dtype=np.float32, shape=(capacity, 3, *shape)
+        )
+        self.lengths: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.ids: dict[str, list[np.ndarray]] = {}
+        self.names: list[str] = []
+
+    def append(
+        self,
+        data: np.ndarray,
+        lengths: np.ndarray,
+        labels: np.ndarray,
+        *,
+        names: list[str] | None = None,
+        **ids: np.ndarray,
+    ) -> None:
+        """Add n samples: `data` (n, 3, T, V, M) with T <= T_max (zero-padded to T_max)."""
+        data = np.asarray(data)
+        n = len(data)
+        _, _, t_max, v, m = self.data.shape
+        if data.ndim != 5 or data.shape[1] != 3 or data.shape[3:] != (v, m):
+            raise ValueError(f"split {self.name!r}: expected (n, 3, T, {v}, {m}), got {data.shape}")
+        if data.shape[2] > t_max or self.count + n > len(self.data):
+            raise ValueError(f"split {self.name!r}: batch {data.shape} exceeds the allocation")
+        if unknown := set(ids) - set(ID_FIELDS):
+            raise ValueError(f"unknown id fields {sorted(unknown)}; known: {ID_FIELDS}")
+        if self.count and set(ids) != set(self.ids):
+            raise ValueError(f"split {self.name!r}: every batch must give the same id fields")
+        if self.count and (names is None) != (not self.names):
+            raise ValueError(f"split {self.name!r}: give names for every batch or for none")
+        for key, value in {"lengths": lengths, "labels": labels, **ids}.items():
+            if np.shape(value) != (n,):
+                raise ValueError(f"split {self.name!r}: {key} must have shape ({n},)")
+        # Each slot is written once into a freshly created (zero-filled) file: the padding
+        # beyond the batch's frames is already zero, and writing it would only cost I/O.
+        self.data[self.count : self.count + n, :, : data.shape[2]] = data
+        self.lengths.append(np.asarray(lengths, dtype=np.int32))
+        self.labels.append(np.asarray(labels, dtype=np.int64))
+        for key, value in ids.items():
+            self.ids.setdefault(key, []).append(np.asarray(value, dtype=np.int32))
+        self.names.extend(names or [])
+        self.count += n
+
+    def close(self) -> dict[str, Any]:
+        """Write the small arrays, trim unused capacity, and return the split's metadata."""
+        if self.count == 0:
+            raise ValueError(f"split {self.name!r} received no samples")
+        self.data.flush()
+        shape = self.data.shape
+        del self.data
+        if self.count < shape[0]:
+            _truncate_npy(self.folder / "data.npy", self.count)
+        np.save(self.folder / "lengths.npy", np.concatenate(self.lengths))
+        np.save(self.folder / "labels.npy", np.concatenate(self.labels))
+        for key, parts in self.ids.items():
+            np.save(self.folder / f"{key}.npy", np.concatenate(parts))
+        if self.names:
+            (self.folder / "names.txt").write_text("\n".join(self.names) + "\n")
+        return {
+            "num_samples": self.count,
+            "max_frames": shape[2],
+            "num_persons": shape[4],
+            "ids": sorted(self.ids),
+        }
+
+
+class DatasetWriter:
+    """Context manager that writes a data set atomically.
+
+    with DatasetWriter(out, layout, class_names, source="utd-mhad", benchmark="xsub") as w:
+        train = w.add_split("train", capacity=n, max_frames=t, num_persons=m)
+        train.append(data, lengths, labels, subjects=subjects, names=names)
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        layout: Layout,
+        class_names: list[str] | tuple[str, ...],
+        *,
+        source: str,
+        benchmark: str,
+        extra: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ):
+        self.out, self.overwrite = Path(out), overwrite
+        self.meta: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "source": source,
+            "benchmark": benchmark,
+            "layout": layout.to_dict(),
+            "class_names": list(class_names),
+            "extra": extra or {},
+            "splits": {},
+        }
+        self.num_joints = layout.num_joints
+        self._splits: dict[str, SplitWriter] = {}
+
+    def __enter__(self) -> DatasetWriter:
+        self._atomic = atomic_path(self.out, overwrite=self.overwrite)
+        self.tmp = self._atomic.__enter__()
+        self.tmp.mkdir()
+        return self
+
+    def add_split(self, name: str, capacity: int, max_frames: int, num_persons: int) -> SplitWriter:
+        if name in self._splits:
+            raise ValueError(f"split {name!r} added twice")
+        writer = SplitWriter(
+            self.tmp / name, name, capacity, (max_frames, self.num_joints, num_persons)
+        )
+        self._splits[name] = writer
+        return writer
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                for name, writer in self._splits.items():
+                    self.meta["splits"][name] = writer.close()
+                _write_json(self.tmp / META_FILE, self.meta)
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
+        return bool(self._atomic.__exit__(exc_type, exc, tb))
+
+
+def write_dataset(
+    out: str | Path,
+    layout: Layout,
+    class_names: list[str] | tuple[str, ...],
+    arrays: dict[str, Any],
+    split_masks: dict[str, np.ndarray],
+    *,
+    source: str,
+    benchmark: str,
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write in-memory samples as a data set, one split per boolean mask over the samples.
+
+    `arrays` holds `data` (N, 3, T, V, M), `lengths`, `labels`, optional `names` and id fields.
+    """
+    names = arrays.get("names")
+    with DatasetWriter(
+        out,
+        layout,
+        class_names,
+        source=source,
+        benchmark=benchmark,
+        extra=extra,
+        overwrite=overwrite,
+    ) as writer:
+        _, _, t_max, _, m = arrays["data"].shape
+        for split, mask in split_masks.items():
+            index = np.flatnonzero(mask)
+            writer.add_split(split, len(index), t_max, m).append(
+                arrays["data"][index],
+                arrays["lengths"][index],
+                arrays["labels"][index],
+                names=None if names is None else [names[i] for i in index],
+                **{key: arrays[key][index] for key in ID_FIELDS if key in arrays},
+            )
+    return Path(out)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _truncate_npy(path: Path, count: int) -> None:
+    """Shrink a C-ordered .npy file to its first `count` rows in place (header keeps its size)."""
+    with open(path, "r+b") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+        header = {
+            "descr": np.lib.format.dtype_to_descr(dtype),
+            "fortran_order": fortran,
+            "shape": (count, *shape[1:]),
+        }
+        text = repr(header).encode("latin1")
+        prefix = 8 + (2 if version == (1, 0) else 4)
+        room = offset - prefix
+        f.seek(prefix)
+        f.write(text + b" " * (room - len(text) - 1) + b"\n")
+        f.truncate(offset + count * int(np.prod(shape[1:])) * dtype.itemsize)
