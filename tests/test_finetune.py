@@ -85,8 +85,9 @@ def test_finetune_trains_the_encoder_but_leaves_the_model_alone(tmp_path):
         assert torch.equal(value, before[key]), key
     assert [r["stream"] for r in results] == ["joint", "motion", "bone", "ensemble"]
     for result in results:
-        tops = [run["top1"] for run in result["per_seed"]]
-        assert [run["seed"] for run in result["per_seed"]] == [0, 1]
+        tops = result["per_seed"]
+        assert tops == [run["top1"] for run in result["seed_results"]]
+        assert [run["seed"] for run in result["seed_results"]] == [0, 1]
         assert result["mean"] == pytest.approx(np.mean(tops))
         assert result["std"] == pytest.approx(np.std(tops, ddof=1))
         assert result["num_labelled"] == 12 and result["label_fraction"] == 0.5

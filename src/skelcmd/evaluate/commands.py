@@ -29,13 +29,14 @@ def pretraining_source(state: dict[str, Any]) -> str | None:
         return None
 
 
-def record_protocol(protocol: str, config: Any, state: dict[str, Any], source: str) -> str:
-    """The protocol name a result is recorded and reported under."""
+def record_protocol(protocol: str, config: Any, checkpoint: Path, source: str) -> str:
+    """The protocol name a result is recorded and reported under (fine-tuning with all labels
+    reads the checkpoint to tell fine-tuning from transfer)."""
     if protocol != "finetune":
         return protocol
     if config.label_fraction < 1:
         return "semi"
-    pretrained_on = pretraining_source(state)
+    pretrained_on = pretraining_source(load_checkpoint(checkpoint))
     return "transfer" if pretrained_on and pretrained_on != source else "finetune"
 
 
@@ -54,7 +55,6 @@ def evaluate(
     """Run `protocol` and write one record per reported stream into `out_dir` (default: the
     checkpoint's run directory). Returns the records, whose `path` says where each went."""
     checkpoint = Path(checkpoint)
-    state = load_checkpoint(checkpoint)
     dataset = open_dataset(data, check_values=False)
     results = run_protocol(
         protocol,
@@ -66,7 +66,7 @@ def evaluate(
         device=device,
         progress=progress,
     )
-    name = record_protocol(protocol, config, state, dataset.source)
+    name = record_protocol(protocol, config, checkpoint, dataset.source)
     where = {
         "path": str(data),
         "source": dataset.source,
@@ -76,10 +76,6 @@ def evaluate(
     out = Path(out_dir) if out_dir is not None else checkpoint.parent
     records = []
     for result in results:
-        extra = {k: v for k, v in result.items() if k not in _RESULT_FIELDS}
-        if extra.get("per_seed") and isinstance(extra["per_seed"][0], dict):
-            extra["seed_results"] = extra["per_seed"]  # per seed: top-1, top-5, best epoch
-            extra["per_seed"] = [seed["top1"] for seed in extra["seed_results"]]
         record = Record(
             protocol=name,
             stream=result["stream"],
@@ -89,7 +85,7 @@ def evaluate(
             checkpoint=str(checkpoint),
             random_init=random_init,
             settings=to_dict(config),
-            extra=extra,
+            extra={k: v for k, v in result.items() if k not in _RESULT_FIELDS},
             seconds=result.get("seconds", 0.0),
         )
         record.path = write_record(out, record)

@@ -242,8 +242,9 @@ def finetune_eval(
     "label_fraction", "num_labelled", "seeds", "top1", "top5" (means over seeds of the last
     epoch's accuracy), "mean" (= top1), "std" (sample std over seeds of the last epoch's top-1,
     0 for one seed), "best_top1", "best_std" (the same for each seed's best epoch), "per_seed"
-    [{"seed", "top1", "top5", "best_top1", "best_top5", "best_epoch", "last_epoch"}],
-    "reported", "num_train", "num_test", "num_classes", "seconds"}; accuracies in percent.
+    [top-1 of each seed], "seed_results" [{"seed", "top1", "top5", "best_top1", "best_top5",
+    "best_epoch", "last_epoch"}], "reported", "num_train", "num_test", "num_classes",
+    "seconds"}; accuracies in percent.
     """
     config = FinetuneConfig() if config is None else config
     config.validate()
@@ -277,7 +278,8 @@ def finetune_eval(
                 "std": std,
                 "best_top1": best_mean,
                 "best_std": best_std,
-                "per_seed": runs,
+                "per_seed": [r["top1"] for r in runs],
+                "seed_results": runs,
                 "reported": (
                     "top1/top5/mean/std: test accuracy after the last epoch, over seeds; "
                     "best_top1/best_std: each seed's best evaluated epoch (chosen on the test "
