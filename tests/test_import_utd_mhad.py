@@ -43,9 +43,10 @@ def _assert_no_output(out: Path) -> None:
 
 def test_round_trip(tmp_path: Path) -> None:
     skels = _write_raw(tmp_path / "raw")
-    out = import_utd_mhad(tmp_path / "raw", tmp_path / "ds")
+    out = import_utd_mhad(tmp_path / "raw", tmp_path / "ds", align=False)
     assert out == tmp_path / "ds"
     ds = open_dataset(out)
+    assert ds.extra["aligned"] is False
     assert ds.layout == KINECT20
     assert ds.class_names == UTD_MHAD_CLASSES and len(ds.class_names) == 27
     assert ds.class_names[0] == "swipe left" and ds.class_names[26] == "squat"
@@ -158,7 +159,7 @@ def test_real_release(tmp_path: Path) -> None:
     if not REAL.is_dir():
         pytest.skip(f"{REAL} is absent")
     start = time.perf_counter()
-    ds = open_dataset(import_utd_mhad(REAL, tmp_path / "utd"))
+    ds = open_dataset(import_utd_mhad(REAL, tmp_path / "utd", align=False))
     print(f"real UTD-MHAD import + open: {time.perf_counter() - start:.2f} s")
     train, test = ds.split("train"), ds.split("test")
     assert len(train) + len(test) == 861
@@ -177,3 +178,55 @@ def test_real_release(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         train.data[index, :, :frames, :, 0], raw.transpose(1, 2, 0).astype(np.float32)
     )
+
+
+def _plain_alignment(skel: np.ndarray) -> np.ndarray:
+    """(20, 3, T) raw -> (3, T, 20) aligned, written out joint by joint and frame by frame: the
+    body frame of frame 0 (z: hip centre -> spine, x: left -> right shoulder without its z part,
+    y = z x x), origin at the spine joint of frame 0."""
+    hip, spine, left, right = (KINECT20.index(j) for j in BODY_JOINTS)
+    first = skel[:, :, 0]
+    z = first[spine] - first[hip]
+    z = z / np.linalg.norm(z)
+    x = first[right] - first[left]
+    x = x - np.dot(x, z) * z
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    out = np.zeros((3, skel.shape[2], 20))
+    for t in range(skel.shape[2]):
+        for v in range(20):
+            d = skel[v, :, t] - first[spine]
+            out[:, t, v] = [np.dot(x, d), np.dot(y, d), np.dot(z, d)]
+    return out
+
+
+BODY_JOINTS = ("hip_center", "spine", "shoulder_left", "shoulder_right")
+
+
+def test_default_import_aligns_each_recording_to_its_first_frame(tmp_path: Path) -> None:
+    skels = _write_raw(tmp_path / "raw")
+    ds = open_dataset(import_utd_mhad(tmp_path / "raw", tmp_path / "ds"))
+    assert ds.extra["aligned"] is True
+    for split in (ds.split("train"), ds.split("test")):
+        for i, name in enumerate(split.names):
+            frames = split.lengths[i]
+            got = split.data[i, :, :frames, :, 0]
+            np.testing.assert_allclose(got, _plain_alignment(skels[name]), atol=1e-5)
+            assert (split.data[i, :, frames:] == 0).all()
+
+
+def test_real_release_aligned_stands_upright(tmp_path: Path) -> None:
+    if not REAL.is_dir():
+        pytest.skip(f"{REAL} is absent")
+    ds = open_dataset(import_utd_mhad(REAL, tmp_path / "utd"))
+    train = ds.split("train")
+    index = train.names.index("a1_s1_t1")
+    raw = scipy.io.loadmat(REAL / "a1_s1_t1_skeleton.mat")["d_skel"]
+    got = train.data[index, :, : raw.shape[2], :, 0]
+    np.testing.assert_allclose(got, _plain_alignment(raw), atol=1e-5)
+    first = train.data[:, :, 0, :, 0]  # (N, 3, 20) first frames
+    assert np.abs(first[:, :, KINECT20.index("spine")]).max() < 1e-5  # the origin
+    head_above_hips = (
+        first[:, 2, KINECT20.index("head")] > first[:, 2, KINECT20.index("hip_center")]
+    )
+    assert head_above_hips.all()

@@ -73,7 +73,8 @@ def _synth(args: argparse.Namespace) -> None:
 def _import_utd(args: argparse.Namespace) -> None:
     from skelcmd.data.utd_mhad import import_utd_mhad
 
-    print(f"wrote {import_utd_mhad(args.raw_dir, args.out_dir, overwrite=args.overwrite)}")
+    out = import_utd_mhad(args.raw_dir, args.out_dir, align=args.align, overwrite=args.overwrite)
+    print(f"wrote {out}")
 
 
 def _import_npz(args: argparse.Namespace) -> None:
@@ -374,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     k = kind("utd-mhad", _import_utd, "UTD-MHAD skeleton .mat files, cross-subject split.")
     k.add_argument("raw_dir", metavar="RAW_DIR", help="folder of aA_sS_tT_skeleton.mat files")
     k.add_argument("out_dir", metavar="OUT_DIR")
+    k.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="keep Kinect camera coordinates (default: centre on the first frame's spine and "
+        "rotate into its body axes, as NTU RGB+D is prepared)",
+    )
     _add_overwrite(k)
     k = kind("npz", _import_npz, "An x_train/y_train/x_test/y_test .npz (CTR-GCN family).")
     k.add_argument("file", metavar="FILE")

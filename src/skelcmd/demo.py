@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.config import PretrainConfig, load_config
+from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
 from skelcmd.data.info import describe
 from skelcmd.data.synthetic import TWO_PERSON_CLASSES, write_synthetic
-from skelcmd.errors import UserError
 from skelcmd.viz import render_sample
 
 PRETRAIN_PRESET = "synthetic_cpu"
@@ -46,25 +45,6 @@ def _draw_interaction(data_dir: Path, out: Path) -> list[Path]:
     ]
 
 
-def _pretrain(config: PretrainConfig, run: Path) -> Path:
-    """Pretrain into `run`, reusing or resuming a run of the same config found there."""
-    from skelcmd.train import load_checkpoint, pretrain
-
-    last = run / "last.pt"
-    if not last.is_file():
-        return pretrain(config, run)
-    state = load_checkpoint(last)
-    if state["config"] != config:
-        raise UserError(
-            f"{run} holds a pretraining run with another config; delete it or give the demo "
-            "another --out."
-        )
-    if state["epoch"] >= config.optim.epochs:
-        print(f"reusing the finished run in {run} ({state['epoch']} epochs)")
-        return last
-    return pretrain(config, run, resume=True)
-
-
 def run_demo(
     out: str | Path,
     *,
@@ -79,6 +59,7 @@ def run_demo(
     from skelcmd.evaluate.embed import embed
     from skelcmd.evaluate.protocols import load_eval_config
     from skelcmd.evaluate.report import build_report
+    from skelcmd.train import pretrain_or_reuse
 
     out = Path(out)
     _banner(f"1/5 synthetic data set: {samples} sequences, seed {seed}")
@@ -94,7 +75,7 @@ def run_demo(
         PRETRAIN_PRESET, [f"data.path={data}", f"train.seed={seed}", *(pretrain_overrides or [])]
     )
     run = out / "pretrain"
-    checkpoint = _pretrain(config, run)
+    checkpoint = pretrain_or_reuse(config, run)
 
     for step, random_init in (("3/5", False), ("4/5", True)):
         what = "the same encoder, untrained" if random_init else "the pretrained encoder"

@@ -123,6 +123,25 @@ def pretrain(
         close_world()
 
 
+def pretrain_or_reuse(config: PretrainConfig, out_dir: str | Path, progress: bool = True) -> Path:
+    """Pretrain into `out_dir`, reusing a finished run of the same config found there and
+    resuming an unfinished one; return the path of `last.pt`. A run of another config there is
+    a UserError (nothing is overwritten)."""
+    last = Path(out_dir) / "last.pt"
+    if not last.is_file():
+        return pretrain(config, out_dir, progress=progress)
+    state = load_checkpoint(last)
+    if state["config"] != config:
+        raise UserError(
+            f"{out_dir} holds a pretraining run with another config; delete it or choose "
+            "another output folder."
+        )
+    if state["epoch"] >= config.optim.epochs:
+        print(f"reusing the finished run in {out_dir} ({state['epoch']} epochs)")
+        return last
+    return pretrain(config, out_dir, resume=True, progress=progress)
+
+
 def _pretrain(
     config: PretrainConfig, out: Path, world: World, resume: bool, progress: bool
 ) -> Path:

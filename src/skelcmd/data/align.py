@@ -14,7 +14,8 @@ import numpy as np
 
 from skelcmd.data.ntu_parse import RawSkeleton
 
-HIP, SPINE_MID, SHOULDER_LEFT, SHOULDER_RIGHT = 0, 1, 4, 8  # 0-based NTU-25 joints 1, 2, 5, 9
+# (hip, spine, left shoulder, right shoulder), 0-based: NTU-25 joints 1, 2, 5, 9
+NTU_BODY_FRAME = (0, 1, 4, 8)
 _EPS = 1e-6
 
 
@@ -101,16 +102,19 @@ def view_rotation(hip, spine, left, right) -> np.ndarray:
     return np.array([x, y, z])
 
 
-def align_view(x: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Centre on person 1's spine-middle joint (joint 2) and rotate into person 1's body
-    frame (`view_rotation`), both taken from the first frame where person 1 is present.
-    One matmul for all persons, frames and joints; absent joints stay exactly 0."""
+def align_view(
+    x: np.ndarray, present: np.ndarray, joints: tuple[int, int, int, int] = NTU_BODY_FRAME
+) -> np.ndarray:
+    """Centre on person 1's spine joint and rotate into person 1's body frame
+    (`view_rotation`), both taken from the first frame where person 1 is present. `joints`
+    are the 0-based (hip, spine, left shoulder, right shoulder) of the layout; the spine joint
+    is the origin (NTU-25: spine-middle, joint 2). One matmul for all persons, frames and
+    joints; absent joints stay exactly 0."""
+    hip, spine, left, right = joints
     first = int(np.argmax(present[:, 0]))
-    joints = x[:, first, :, 0].T.tolist()  # (25, 3) of person 1
-    rotation = view_rotation(
-        joints[HIP], joints[SPINE_MID], joints[SHOULDER_LEFT], joints[SHOULDER_RIGHT]
-    )
-    origin = np.array(joints[SPINE_MID])[:, None]
+    coords = x[:, first, :, 0].T.tolist()  # (V, 3) of person 1
+    rotation = view_rotation(coords[hip], coords[spine], coords[left], coords[right])
+    origin = np.array(coords[spine])[:, None]
     out = (rotation @ (x.reshape(3, -1) - origin)).reshape(x.shape)
     out *= (x != 0).any(axis=0)
     out += 0.0  # turns the -0.0 of absent joints into 0.0

@@ -2,9 +2,12 @@
 
 The raw release is a folder of 861 MATLAB v5 files `aA_sS_tT_skeleton.mat` (action A 1..27,
 subject S 1..8, trial T), each holding `d_skel`: float64 (20 joints, 3 xyz, T frames), metres,
-Kinect v1 joint order (`KINECT20`). Each becomes one sample (3, T, 20, 1) float32, kept as
-recorded. The standard cross-subject protocol puts subjects 1 3 5 7 in `train` and 2 4 6 8 in
-`test`.
+Kinect v1 joint order (`KINECT20`). Each becomes one sample (3, T, 20, 1) float32, aligned as
+NTU RGB+D is (`skelcmd.data.align.align_view`): centred on the spine joint of the first frame
+and rotated into that frame's body axes (hip centre -> spine is +z, the shoulder line +x), so
+that the augmentations' shear and rotations act on the body, not on its place in the room
+(`align=False` keeps camera coordinates, metres, y up). The standard cross-subject protocol
+puts subjects 1 3 5 7 in `train` and 2 4 6 8 in `test`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
+from skelcmd.data.align import align_view
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
@@ -53,6 +57,9 @@ UTD_MHAD_CLASSES: tuple[str, ...] = (
 XSUB_SPLITS: dict[str, tuple[int, ...]] = {"train": (1, 3, 5, 7), "test": (2, 4, 6, 8)}
 FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_skeleton\.mat$")
 VARIABLE = "d_skel"
+BODY_FRAME = tuple(
+    KINECT20.index(j) for j in ("hip_center", "spine", "shoulder_left", "shoulder_right")
+)
 
 
 @dataclass
@@ -152,7 +159,9 @@ def _load(path: Path) -> np.ndarray:
     return np.ascontiguousarray(skel.transpose(1, 2, 0), dtype=np.float32)[..., None]
 
 
-def import_utd_mhad(raw_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+def import_utd_mhad(
+    raw_dir: str | Path, out: str | Path, *, align: bool = True, overwrite: bool = False
+) -> Path:
     """Import the UTD-MHAD skeleton folder `raw_dir` into the data set directory `out`.
 
     Writes splits `train` (subjects 1 3 5 7) and `test` (2 4 6 8): data (N, 3, T_max, 20, 1)
@@ -171,7 +180,10 @@ def import_utd_mhad(raw_dir: str | Path, out: str | Path, *, overwrite: bool = F
                 f"{raw_dir}: no recording of subjects {XSUB_SPLITS[split]}, so the {split!r} "
                 "split would be empty; give the complete UTD-MHAD release."
             )
-    extra = {"protocol": "cross-subject, subjects 1 3 5 7 train, 2 4 6 8 test"}
+    extra = {
+        "protocol": "cross-subject, subjects 1 3 5 7 train, 2 4 6 8 test",
+        "aligned": align,
+    }
     with DatasetWriter(
         out,
         KINECT20,
@@ -183,6 +195,9 @@ def import_utd_mhad(raw_dir: str | Path, out: str | Path, *, overwrite: bool = F
     ) as writer:
         for rec in tqdm(recordings, desc="utd-mhad", unit="file", disable=None):
             rec.data = _load(rec.path)
+            if align:
+                present = np.ones((rec.data.shape[1], 1), bool)
+                rec.data = align_view(rec.data, present, BODY_FRAME).astype(np.float32)
         t_max = max(rec.data.shape[1] for rec in recordings)
         for split, members in splits.items():
             data = np.zeros((len(members), 3, t_max, KINECT20.num_joints, 1), np.float32)

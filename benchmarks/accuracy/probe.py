@@ -1,0 +1,68 @@
+"""Time estimates for `run.py --dry-run`, from a few steps timed on this machine.
+
+Pretraining: a few full steps (augmentation, forward of every branch, backward) on a real batch
+of the data set, times steps per epoch, times epochs. Evaluation: the encoder's forward time per
+clip, times the clips each protocol encodes (kNN: train and test once per stream; linear: the
+train split once per epoch, or once with cached features, and the test split, per stream).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from grid import Cell, GridSpec, eval_config, pretrain_config
+
+from skelcmd.augment import two_views
+from skelcmd.data.format import open_dataset
+from skelcmd.distributed import pick_device
+from skelcmd.train import build_model
+
+
+def _timed(fn: Any, repeats: int, device: torch.device) -> float:
+    """Seconds per call of `fn`, after one warm-up call."""
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, float]:
+    """{"pretrain": seconds, "eval": seconds} estimated for one cell of `cell.encoder`."""
+    config = pretrain_config(spec, Cell(cell.encoder, "cmd", cell.seed))
+    dataset = open_dataset(config.data.path, check_values=False)
+    train = dataset.split(config.data.split)
+    device = pick_device(config.train.device)
+    model = build_model(config, dataset.layout, train.data.shape[4]).to(device)
+    batch = config.optim.batch_size
+    data = torch.tensor(np.asarray(train.data[:batch]), device=device)
+    lengths = torch.tensor(np.asarray(train.lengths[:batch]), device=device)
+
+    def step() -> None:
+        views = two_views(data, lengths, config.augment)
+        model(*views)["loss"].backward()
+
+    steps = len(train.labels) // batch
+    pretrain = _timed(step, repeats, device) * steps * config.optim.epochs
+
+    knn, linear = (eval_config(spec, p, cell.seed) for p in ("knn", "linear"))
+    clip = data[: min(batch, 64), :, : knn.frames]
+    if clip.shape[2] < knn.frames:  # pad short data sets' clips to the evaluated length
+        clip = torch.nn.functional.pad(clip, (0, 0, 0, 0, 0, knn.frames - clip.shape[2]))
+    modalities = config.model.modalities
+    model.eval()
+    with torch.no_grad():
+        per_clip = _timed(
+            lambda: [model.encode(clip, m) for m in modalities], repeats, device
+        ) / len(clip)
+    n_train, n_test = len(train.labels), len(dataset.split(knn.test_split).labels)
+    train_passes = 1 if linear.cache_features else linear.epochs
+    clips = (n_train + n_test) + (train_passes * n_train + n_test)
+    return {"pretrain": pretrain, "eval": per_clip * clips}
