@@ -45,9 +45,13 @@ def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, floa
     data = torch.tensor(np.asarray(train.data[:batch]), device=device)
     lengths = torch.tensor(np.asarray(train.lengths[:batch]), device=device)
 
+    amp = config.train.amp and device.type == "cuda"  # as training runs it
+
     def step() -> None:
         views = two_views(data, lengths, config.augment)
-        model(*views)["loss"].backward()
+        with torch.autocast(device.type, enabled=amp):
+            loss = model(*views)["loss"]
+        loss.backward()
 
     steps = len(train.labels) // batch
     pretrain = _timed(step, repeats, device) * steps * config.optim.epochs
