@@ -23,7 +23,14 @@ from typing import Any
 import torch
 
 from skelcmd.atomic import atomic_path
-from skelcmd.config import PretrainConfig, from_dict, load_config, read_yaml, to_dict
+from skelcmd.config import (
+    PretrainConfig,
+    apply_overrides,
+    from_dict,
+    load_config,
+    read_yaml,
+    to_dict,
+)
 from skelcmd.data.format import open_dataset
 from skelcmd.errors import UserError
 
@@ -59,8 +66,6 @@ class GridSpec:
 
 def read_grid(path: str | Path, overrides: list[str] | None = None) -> GridSpec:
     """The grid file at `path`; `overrides` (`key=value`) replace its top-level entries."""
-    from skelcmd.config import apply_overrides
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"grid file {path} does not exist (see benchmarks/accuracy/*.yaml).")
@@ -120,22 +125,14 @@ def eval_config(spec: GridSpec, protocol: str, seed: int) -> Any:
 def write_untrained(config: PretrainConfig, path: Path) -> Path:
     """A checkpoint of the untrained model of `config` (seeded by `train.seed`), so the random-
     init baseline is scored by the same code path as a pretrained run."""
-    from skelcmd.train import build_model, save_checkpoint
+    from skelcmd.train import build_model, checkpoint_state, save_checkpoint
 
     dataset = open_dataset(config.data.path, check_values=False)
     persons = dataset.split(config.data.split).data.shape[4]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
         model = build_model(config, dataset.layout, persons)
-    state = {
-        "model": model.state_dict(),
-        "config": to_dict(config),
-        "epoch": 0,
-        "history": [],
-        "layout": dataset.layout.to_dict(),
-        "num_persons": persons,
-    }
-    save_checkpoint(path, state)
+    save_checkpoint(path, checkpoint_state(model, config, dataset.layout, persons))
     return path
 
 

@@ -106,10 +106,9 @@ METHOD_COLORS = {"random": "#bbbbbb", "moco": "#ff7f0e", "cmd": "#1f77b4"}
 def plot(summary: dict[str, Any], out: Path, title: str) -> Path:
     """Bars of mean top-1 with the seeds' standard deviation: a panel per encoder and
     protocol, a group of bars per stream, a bar per method."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from skelcmd.atomic import atomic_path
+    from skelcmd.evaluate.plots import save_figure
 
     encoders = list(dict.fromkeys(row["encoder"] for row in summary["rows"]))
     streams = summary["streams"]
@@ -139,7 +138,4 @@ def plot(summary: dict[str, Any], out: Path, title: str) -> Path:
     axes[0][-1].legend(fontsize=8, loc="upper left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=fig.dpi)
-    return out
+    return save_figure(fig, out)

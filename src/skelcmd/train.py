@@ -83,6 +83,27 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+def checkpoint_state(
+    model: CMD,
+    config: PretrainConfig,
+    layout: Layout,
+    num_persons: int,
+    *,
+    epoch: int = 0,
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What every skelcmd checkpoint holds: the model, its config, the data set's skeleton,
+    the epochs trained and their history. Training adds the optimizer, scaler and RNG states."""
+    return {
+        "model": model.state_dict(),
+        "epoch": epoch,
+        "history": history or [],
+        "config": to_dict(config),
+        "layout": layout.to_dict(),
+        "num_persons": num_persons,
+    }
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A skelcmd checkpoint (any device) with its config as a `PretrainConfig` under "config"."""
     path = Path(path)
@@ -271,15 +292,17 @@ def _pretrain(
         states = _gather_rng_states(world)
         if world.is_main:
             state = {
-                "model": model.state_dict(),
+                **checkpoint_state(
+                    model,
+                    config,
+                    dataset.layout,
+                    split.data.shape[4],
+                    epoch=epoch + 1,
+                    history=history,
+                ),
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(),
-                "epoch": epoch + 1,
-                "history": history,
                 "rng": states,
-                "config": to_dict(config),
-                "layout": dataset.layout.to_dict(),
-                "num_persons": split.data.shape[4],
             }
             save_checkpoint(last, state)
             if (epoch + 1) % config.train.checkpoint_every == 0:

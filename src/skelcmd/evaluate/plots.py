@@ -25,7 +25,8 @@ MAX_LEGEND = 40  # classes named in a t-SNE legend (and given distinct colours)
 BAR_COLORS = {"pretrained": "#1f77b4", "random init": "#bbbbbb"}
 
 
-def _save(fig: Figure, out: Path) -> Path:
+def save_figure(fig: Figure, out: Path) -> Path:
+    """Write `fig` as a PNG to `out`, atomically; return `out`."""
     FigureCanvasAgg(fig)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=fig.dpi)
@@ -75,7 +76,7 @@ def training_curves(
         ax.legend(fontsize=7, loc="upper right")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(out))
+    return save_figure(fig, Path(out))
 
 
 def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
@@ -159,7 +160,7 @@ def tsne_plot(
     ax.set_yticks([])
     ax.set_title(f"{title} ({len(keep)} clips, {len(classes)} classes)", fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(out))
+    return save_figure(fig, Path(out))
 
 
 def accuracy_bars(panels: Mapping[str, Mapping[str, Mapping[str, float]]], out: str | Path) -> Path:
@@ -192,7 +193,7 @@ def accuracy_bars(panels: Mapping[str, Mapping[str, Mapping[str, float]]], out: 
         if index == 0:
             ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
-    return _save(fig, Path(out))
+    return save_figure(fig, Path(out))
 
 
 # Pictures of what a report's inputs hold: (markdown image lines, notes) per kind.
