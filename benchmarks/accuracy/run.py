@@ -48,7 +48,10 @@ def estimate(spec: GridSpec, todo: list[Cell]) -> dict[Cell, float]:
     return estimates
 
 
-def write_results(spec: GridSpec, done: dict[Cell, dict[str, Any]], out: Path, title: str) -> None:
+def write_results(spec: GridSpec, done: dict[Cell, dict[str, Any]], out: Path, title: str) -> str:
+    """Write results.json, results.md and results.png of the finished cells (in grid order);
+    return the markdown table."""
+    done = {cell: done[cell] for cell in cells(spec) if cell in done}
     summary = summarise(spec, done)
     report = {
         "grid": to_dict(spec),
@@ -58,9 +61,11 @@ def write_results(spec: GridSpec, done: dict[Cell, dict[str, Any]], out: Path, t
     }
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(report, indent=1))
+    table = markdown(summary, title)
     with atomic_path(out / "results.md") as tmp:
-        tmp.write_text(markdown(summary, title))
+        tmp.write_text(table)
     plot(summary, out / "results.png", title)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,11 +110,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {cell.name:28s} ~{_minutes(estimates[cell])}{resumed}")
         print(f"estimated time: {_minutes(sum(estimates.values()))} on this machine")
         return 0
+    # a finished grid is only summarised again; otherwise each finished cell rewrites the summary
+    table = "" if todo else write_results(spec, done, out, title)
     start = time.perf_counter()
     for number, cell in enumerate(todo, 1):
         print(f"\n== [{number}/{len(todo)}] {cell.name}", flush=True)
         done[cell] = run_cell(spec, cell, out, progress=not args.no_progress)
-        write_results(spec, {c: done[c] for c in grid if c in done}, out, title)
+        table = write_results(spec, done, out, title)  # after every cell: partial results
         seconds = done[cell]["seconds"]
         print(
             "   "
@@ -117,10 +124,8 @@ def run(args: argparse.Namespace) -> int:
             + f"; elapsed {_minutes(time.perf_counter() - start)}",
             flush=True,
         )
-    if done:
-        write_results(spec, {c: done[c] for c in grid if c in done}, out, title)
-        print("\n" + (out / "results.md").read_text())
-        print(f"wrote results.md, .json and .png in {out} ({CELL_FILE} per cell)")
+    print("\n" + table)
+    print(f"wrote results.md, .json and .png in {out} ({CELL_FILE} per cell)")
     return 0
 
 

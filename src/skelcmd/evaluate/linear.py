@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from skelcmd.augment import crop_resize
-from skelcmd.data.format import Dataset
+from skelcmd.data.format import Dataset, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.evaluate.features import evaluating, extract_streams, model_device
 from skelcmd.evaluate.protocols import (
@@ -68,21 +68,30 @@ class LinearConfig(TrainRecipe):
     cache_features: bool = False  # True: centre-cropped train clips, features computed once
 
 
+def _centre_crop_features(
+    model: CMD, split: Split, streams: list[str], config: LinearConfig, progress: bool = False
+) -> dict[str, Tensor]:
+    """Frozen features of every clip of `split`, centre-cropped to `config.test_crop` and
+    resized to `config.frames` (the test set, and the train set with `cache_features`)."""
+    return extract_streams(
+        model,
+        split,
+        streams,
+        batch_size=config.eval_batch_size,
+        ratio=config.test_crop,
+        out_frames=config.frames,
+        workers=config.workers,
+        progress=progress,
+    )
+
+
 def _train_batches(
     model: CMD, dataset: Dataset, config: LinearConfig, streams: list[str], device: torch.device
 ) -> Callable[[int], Iterator[Batch]]:
     """A function epoch -> iterator of ({stream: (B, D) features}, labels (B,))."""
     split = dataset.split(config.train_split)
     if config.cache_features:
-        cached = extract_streams(
-            model,
-            split,
-            streams,
-            batch_size=config.eval_batch_size,
-            ratio=config.test_crop,
-            out_frames=config.frames,
-            workers=config.workers,
-        )
+        cached = _centre_crop_features(model, split, streams, config)
         labels = torch.as_tensor(split.labels, device=device)
 
         def cached_epoch(epoch: int) -> Iterator[Batch]:
@@ -161,16 +170,7 @@ def _linear_eval(
     before = snapshot(encoders)
 
     test = dataset.split(config.test_split)
-    test_feats = extract_streams(
-        model,
-        test,
-        streams,
-        batch_size=config.eval_batch_size,
-        ratio=config.test_crop,
-        out_frames=config.frames,
-        workers=config.workers,
-        progress=progress,
-    )
+    test_feats = _centre_crop_features(model, test, streams, config, progress)
     test_labels = torch.as_tensor(test.labels, device=device)
     init = torch.Generator().manual_seed(config.seed)
     heads = nn.ModuleDict(
