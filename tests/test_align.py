@@ -120,7 +120,9 @@ def test_process_matches_loop(seed, align):
     assert length == expected_length and not resampled
     assert data.dtype == np.float32 and data.shape == (3, length, 25, 2)
     assert np.allclose(data, expected, atol=1e-5)
-    assert np.array_equal(data == 0, expected == 0)  # absent joints are exactly zero
+    # absent joints are exactly zero (single coordinates of present joints may round to 0
+    # in one computation and not the other, e.g. the hip's x and y, which lie on the z axis)
+    assert np.array_equal((data == 0).all(axis=0), (expected == 0).all(axis=0))
 
 
 @pytest.mark.skipif(not REAL, reason="real NTU samples absent (../shared/data)")
