@@ -6,10 +6,15 @@ ordered pairs with top-k neighbours, backward and an SGD step. The baseline, wri
 motion and bone made per sample in numpy, augmentation per sample in numpy with one
 `F.interpolate` per sample, a bidirectional GRU fed one frame at a time (state carried), one
 Python pass per modality pair for the CMD loss. skelcmd: batched augmentation and modalities on
-the device, whole-sequence GRUs, batched losses. Each variant runs in its own process so peak
-memory is measured cleanly.
+the device, whole-sequence GRUs, batched losses and, on the CPU, the modalities' encoders side
+by side in threads, as training runs them; `one-by-one` is skelcmd with its encoders one after
+another (`train.modality_threads=false`). The variants' steps alternate in one process; peak
+memory is measured for each alone, in a fresh process. `--encoder stgcn` times skelcmd's step
+with SkeletonCLR's ST-GCN instead, its encoders side by side against one after another (the
+baseline is the reference's GRU, so it does not run then).
 
-    python benchmarks/pretrain_step.py [--hidden 256] [--steps 5] [--device cpu]
+    python benchmarks/pretrain_step.py [--encoder gru|stgcn] [--hidden 256] [--steps 5]
+                                       [--device cpu]
 """
 
 from __future__ import annotations
@@ -109,7 +114,8 @@ class Baseline(nn.Module):
             q[m] = F.normalize(self.q[m](v1[m]), dim=1)
             queues[m] = getattr(self, f"queue{SUFFIX[m]}").clone().detach()
             logits = torch.cat([(q[m] * k[m]).sum(1, keepdim=True), q[m] @ queues[m]], 1) / 0.07
-            loss = loss + F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+            labels = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+            loss = loss + F.cross_entropy(logits, labels)
         for a in SUFFIX:
             for b in SUFFIX:
                 if a != b:
@@ -127,12 +133,15 @@ class Baseline(nn.Module):
 
 
 def baseline_step(model, optimizer, data, lengths, rng, topk) -> None:
+    device = next(model.parameters()).device  # the reference's loader works on the CPU
     views = []
     for _ in range(2):
         streams = [
             baseline_streams(baseline_view(s, n, rng)) for s, n in zip(data, lengths, strict=True)
         ]
-        views.append({m: torch.from_numpy(np.stack([s[m] for s in streams])) for m in SUFFIX})
+        views.append(
+            {m: torch.from_numpy(np.stack([s[m] for s in streams])).to(device) for m in SUFFIX}
+        )
     loss = model(views[0], views[1], topk)
     optimizer.zero_grad()
     loss.backward()
@@ -144,14 +153,21 @@ def skelcmd_step(model, optimizer, data, lengths, config) -> None:
     from skelcmd.augment import two_views
 
     v1, v2 = two_views(data, lengths, config.augment)
-    loss = model(v1, v2)["loss"]
+    amp = config.train.amp and data.device.type == "cuda"  # mixed precision, as training
+    with torch.autocast(data.device.type, enabled=amp):
+        loss = model(v1, v2)["loss"]
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
 
 
-def make_step(variant: str, hidden: int, queue: int, topk: int, device: str):
+# train.modality_threads of each skelcmd variant: as training runs it, and both ways forced
+THREADS = {"skelcmd": "auto", "side-by-side": "true", "one-by-one": "false"}
+
+
+def make_step(variant: str, args: argparse.Namespace):
     """A closure running one training step of `variant` on a fixed batch of 64 samples."""
+    hidden, queue, topk, device = args.hidden, args.queue, args.topk, args.device
     torch.manual_seed(0)
     synth = generate(BATCH, seed=0, max_frames=300)
     lengths = np.maximum(synth.lengths, 64)  # NTU clips are mostly longer than the crop
@@ -163,10 +179,14 @@ def make_step(variant: str, hidden: int, queue: int, topk: int, device: str):
         from skelcmd.config import load_config
         from skelcmd.train import build_model
 
-        overrides = [f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}"]
+        overrides = [f"model.encoder={args.encoder}", f"train.modality_threads={THREADS[variant]}"]
+        if args.encoder == "stgcn":  # SkeletonCLR's ST-GCN: width 16, 256-d output
+            overrides.append("model.encoder_args={}")
+        else:
+            overrides.append(f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}")
         overrides += [f"model.queue_size={queue}", f"cmd.topk={topk}"]
         config = load_config(None, overrides)
-        model = build_model(config, NTU25, PERSONS).to(device)
+        model = build_model(config, NTU25, PERSONS, device)  # as training builds it
         data = torch.from_numpy(synth.data).to(device)
         step_args = (data, torch.from_numpy(lengths.astype(np.int64)).to(device), config)
         step = skelcmd_step
@@ -183,14 +203,15 @@ def make_step(variant: str, hidden: int, queue: int, topk: int, device: str):
             torch.cuda.synchronize()
         return time.perf_counter() - tick
 
+    run.model = model  # for the tests
     return run
 
 
-def peak_memory(variant: str, hidden: int, queue: int, topk: int, device: str) -> float:
+def peak_memory(variant: str, args: argparse.Namespace) -> float:
     """MiB at the peak of two steps of `variant` alone in this process (RSS, or GPU memory)."""
-    run = make_step(variant, hidden, queue, topk, device)
+    run = make_step(variant, args)
     run(), run()
-    if device.startswith("cuda"):
+    if args.device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -216,7 +237,8 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--encoder", choices=["gru", "stgcn"], default="gru")
+    parser.add_argument("--hidden", type=int, default=256, help="of the GRU")
     parser.add_argument("--queue", type=int, default=16384)
     parser.add_argument("--topk", type=int, default=8192)
     parser.add_argument("--steps", type=int, default=5, help="timed steps of each variant")
@@ -224,15 +246,26 @@ def main() -> None:
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's peak
     args = parser.parse_args()
     if args.memory_of:
-        print(peak_memory(args.memory_of, args.hidden, args.queue, args.topk, args.device))
+        print(peak_memory(args.memory_of, args))
         return
+    gru = args.encoder == "gru"
+    size = f"gru hidden {args.hidden}" if gru else args.encoder
     print(
         f"CMD pretraining step: batch {BATCH}, {FRAMES} frames, 3 modalities, "
-        f"hidden {args.hidden}, K {args.queue}, top-k {args.topk}, device {args.device}, "
-        f"torch threads {torch.get_num_threads()}; steps of the two variants interleaved, "
+        f"{size}, K {args.queue}, top-k {args.topk}, device {args.device}, "
+        f"torch threads {torch.get_num_threads()}; steps of the variants interleaved, "
         f"median of {args.steps} each"
     )
-    variants = ("skelcmd", "baseline")
+    # skelcmd as training runs it (on the CPU, the GRUs of the modalities side by side in
+    # threads) against the reference's way (GRU only), and on the CPU the encoders side by side
+    # against one after another (train.modality_threads true / false).
+    cpu = not args.device.startswith("cuda")
+    variants = {
+        (True, True): ("skelcmd", "one-by-one", "baseline"),  # skelcmd is side by side here
+        (True, False): ("side-by-side", "one-by-one"),
+        (False, True): ("skelcmd", "baseline"),
+        (False, False): ("skelcmd",),
+    }[cpu, gru]
     # Memory first, each variant alone in a fresh process: a child's peak RSS counts the
     # parent's at the fork, so the parent must not hold the models yet.
     peaks = {}
@@ -240,7 +273,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--memory-of", variant, *sys.argv[1:]]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         peaks[variant] = float(out.strip().splitlines()[-1])
-    steps = {v: make_step(v, args.hidden, args.queue, args.topk, args.device) for v in variants}
+    steps = {v: make_step(v, args) for v in variants}
     for run in steps.values():
         run()  # warm-up
     times: dict[str, list[float]] = {v: [] for v in variants}
@@ -251,13 +284,21 @@ def main() -> None:
     for variant in variants:
         spread = f"{min(times[variant]):.2f}-{max(times[variant]):.2f}"
         print(
-            f"{variant:9s} {seconds[variant]:7.2f} s/step ({spread})  "
+            f"{variant:12s} {seconds[variant]:7.2f} s/step ({spread})  "
             f"{BATCH / seconds[variant]:7.1f} samples/s  "
             f"peak {'GPU' if args.device.startswith('cuda') else 'RSS'} {peaks[variant]:.0f} MiB"
         )
-    print(f"speed-up  {seconds['baseline'] / seconds['skelcmd']:.2f}x")
+    if "baseline" in seconds:
+        print(f"speed-up  {seconds['baseline'] / seconds['skelcmd']:.2f}x")
+    if "one-by-one" in seconds:
+        threaded = seconds.get("side-by-side", seconds.get("skelcmd"))
+        print(f"side by side against one by one: {seconds['one-by-one'] / threaded:.2f}x")
+    if "baseline" in seconds and "one-by-one" in seconds:
+        print(
+            f"one-by-one against the baseline: {seconds['baseline'] / seconds['one-by-one']:.2f}x"
+        )
     results = {v: {"seconds": seconds[v]} for v in variants}
-    if not args.device.startswith("cuda"):
+    if cpu and gru:
         flops, peak = gru_step_flops(args.hidden), matmul_gflops()
         print(
             f"GRU arithmetic: {flops / 1e9:.0f} GFLOP per step; measured fp32 matmul speed "
@@ -265,7 +306,9 @@ def main() -> None:
         )
         for variant, r in results.items():
             rate = flops / r["seconds"] / 1e9
-            print(f"{variant:9s} runs the GRUs at {rate:5.1f} GFLOP/s = {rate / peak:4.0%} of that")
+            print(
+                f"{variant:12s} runs the GRUs at {rate:5.1f} GFLOP/s = {rate / peak:4.0%} of that"
+            )
 
 
 if __name__ == "__main__":

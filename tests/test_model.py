@@ -4,11 +4,13 @@ import pytest
 import torch
 from torch import nn
 
+from skelcmd.encoders.gru import ForwardPairGRU
 from skelcmd.errors import UserError
 from skelcmd.losses import CMDLossConfig
 from skelcmd.modalities import derive, to_motion
 from skelcmd.model import CMD
 from skelcmd.skeleton import NTU25
+from threads import intra_op_threads
 
 N, T, M = 4, 4, 2
 ALL = ["joint", "motion", "bone"]
@@ -29,12 +31,12 @@ class Tiny(nn.Module):
         return self.net(x)
 
 
-def make(modalities=ALL, seed=0, **kwargs) -> CMD:
+def make(modalities=ALL, seed=0, encoder_factory=Tiny, **kwargs) -> CMD:
     torch.manual_seed(seed)
     kwargs.setdefault("queue_size", 16)
     kwargs.setdefault("feature_dim", 8)
     kwargs.setdefault("cmd", CMDLossConfig(topk=8))
-    return CMD(Tiny, modalities, NTU25, **kwargs)
+    return CMD(encoder_factory, modalities, NTU25, **kwargs)
 
 
 def views(seed=1):
@@ -211,3 +213,32 @@ def test_autocast_forward_is_finite_float32():
     assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
     out["loss"].backward()
     assert model.queue.features.dtype == torch.float32
+
+
+def small_gru():
+    return ForwardPairGRU(NTU25, M, 3, hidden=8, num_layers=2)
+
+
+@pytest.mark.parametrize("encoder", [Tiny, small_gru], ids=["tiny", "gru"])
+def test_side_by_side_equals_one_after_another(encoder):
+    """Encoders in threads, forward and backward: the same steps bit for bit (one intra-op
+    thread everywhere, so that every kernel sums in the same order)."""
+    with intra_op_threads(1):
+        runs = []
+        for side_by_side in (False, True):
+            model = make(encoder_factory=encoder, side_by_side=side_by_side)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            outs = []
+            for seed in range(3):
+                out = model(*views(seed))
+                opt.zero_grad()
+                out["loss"].backward()
+                opt.step()
+                outs.append(out)
+            runs.append((model, outs))
+    (plain, plain_outs), (threaded, threaded_outs) = runs
+    for a, b in zip(plain_outs, threaded_outs, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    state_a, state_b = plain.state_dict(), threaded.state_dict()
+    for key in state_a:  # query and key encoders, heads, BatchNorm statistics, queues
+        assert torch.equal(state_a[key], state_b[key]), key

@@ -40,7 +40,7 @@ def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, floa
     dataset = open_dataset(config.data.path, check_values=False)
     train = dataset.split(config.data.split)
     device = pick_device(config.train.device)
-    model = build_model(config, dataset.layout, train.data.shape[4]).to(device)
+    model = build_model(config, dataset.layout, train.data.shape[4], device)  # as training does
     batch = config.optim.batch_size
     data = torch.tensor(np.asarray(train.data[:batch]), device=device)
     lengths = torch.tensor(np.asarray(train.lengths[:batch]), device=device)

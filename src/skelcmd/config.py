@@ -65,6 +65,10 @@ class TrainConfig:
     log_every: int = 20  # steps between TensorBoard points
     sync_bn: bool = False  # SyncBatchNorm across processes
     max_steps_per_epoch: int = 0  # 0: the whole epoch (smaller for smoke tests)
+    # The modalities' encoders run side by side in CPU threads (skelcmd.side_by_side):
+    # auto = for the GRU encoders on the CPU, in one process, without dropout; true insists
+    # (any encoder); false never.
+    modality_threads: bool | str = "auto"
 
 
 @dataclass
@@ -102,6 +106,11 @@ class PretrainConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise UserError(f"{key} must be positive, not {value}.")
+        if self.train.modality_threads not in (True, False, "auto"):
+            raise UserError(
+                f"train.modality_threads is {self.train.modality_threads!r}; use auto, true or "
+                "false."
+            )
         if not 0 <= self.model.momentum < 1:
             raise UserError(f"model.momentum must be in [0, 1), not {self.model.momentum}.")
 

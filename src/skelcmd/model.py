@@ -10,6 +10,9 @@ builds one branch per modality name from it. Per training step (`forward` in tra
    `cmd.weight` * CMD over every ordered pair of modalities;
 4. the keys, gathered across processes by `gather`, enter the queues (all in lockstep).
 
+With `side_by_side` set (training does so on the CPU, see `skelcmd.side_by_side`), the
+branches' encoders run concurrently in threads, forward and backward; the results are the same.
+
 In eval mode `forward` computes the same losses with no side effects (no EMA, no enqueue).
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +30,7 @@ from skelcmd.errors import UserError
 from skelcmd.losses import CMDLossConfig, cmd_loss, info_nce, queue_similarities
 from skelcmd.modalities import check_modalities, derive
 from skelcmd.queue import FeatureQueue, momentum_update
+from skelcmd.side_by_side import run_side_by_side, side_by_side_outputs
 from skelcmd.skeleton import Layout
 
 __all__ = ["CMD", "Branch", "CMDLossConfig", "projection_head"]
@@ -78,7 +83,8 @@ class CMD(nn.Module):
     `modalities[i]`. `gather` maps this process's keys (P, N, d) to the global batch
     (P, N * world, d), concatenated along dim -2 in rank order (identity on one process;
     `skelcmd.distributed.gather_batch` under DDP); the queue size must be a multiple of
-    that global batch.
+    that global batch. `side_by_side` runs the branches' encoders concurrently in threads
+    when the inputs are on the CPU (see `skelcmd.side_by_side`); other devices ignore it.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class CMD(nn.Module):
         cmd: CMDLossConfig | None = None,
         mlp: bool = True,
         gather: Callable[[Tensor], Tensor] = _identity,
+        side_by_side: bool = False,
     ) -> None:
         super().__init__()
         self.modalities = tuple(check_modalities(modalities))
@@ -111,6 +118,7 @@ class CMD(nn.Module):
         self.momentum = momentum
         self.temperature = temperature
         self.gather = gather
+        self.side_by_side = side_by_side
         self.branches = nn.ModuleDict(
             {m: Branch(encoder_factory(), feature_dim, mlp) for m in self.modalities}
         )
@@ -135,8 +143,15 @@ class CMD(nn.Module):
         if self.training:
             for branch in branches:
                 branch.update_key(self.momentum)
-        q = torch.stack([b.query(x1[m]) for b, m in zip(branches, self.modalities, strict=True)])
-        k = torch.stack([b.key(x2[m]) for b, m in zip(branches, self.modalities, strict=True)])
+        queries = [partial(b.query, x1[m]) for b, m in zip(branches, self.modalities, strict=True)]
+        keys = [partial(b.key, x2[m]) for b, m in zip(branches, self.modalities, strict=True)]
+        if self.side_by_side and view1.device.type == "cpu":
+            params = [p for b in branches for p in b.parameters()]
+            q = torch.stack(side_by_side_outputs(queries, params))
+            k = torch.stack(run_side_by_side(keys))
+        else:
+            q = torch.stack([query() for query in queries])
+            k = torch.stack([key() for key in keys])
         queue = self.queue.features.clone()  # the push below must not touch saved tensors
 
         similarities = queue_similarities(q, queue)  # (P, N, K), shared by InfoNCE and CMD

@@ -37,12 +37,19 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def build_model(config: PretrainConfig, layout: Layout, num_persons: int) -> CMD:
-    """The CMD model of `config`, on the CPU."""
+def build_model(
+    config: PretrainConfig,
+    layout: Layout,
+    num_persons: int,
+    device: torch.device | str = "cpu",
+    world_size: int = 1,
+) -> CMD:
+    """The CMD model of `config` on `device`, set to train as `world_size` processes would
+    (the modalities' encoders side by side on the CPU: `use_modality_threads`)."""
     encoder = partial(
         build_encoder, config.model.encoder, layout, num_persons, **config.model.encoder_args
     )
-    return CMD(
+    model = CMD(
         encoder,
         config.model.modalities,
         layout,
@@ -53,7 +60,45 @@ def build_model(config: PretrainConfig, layout: Layout, num_persons: int) -> CMD
         cmd=config.cmd,
         mlp=config.model.mlp,
         gather=gather_batch,
+    ).to(device)
+    model.side_by_side = use_modality_threads(config, model, torch.device(device), world_size)
+    return model
+
+
+def use_modality_threads(
+    config: PretrainConfig, model: CMD, device: torch.device, world_size: int = 1
+) -> bool:
+    """Whether training runs the modalities' encoders side by side (`train.modality_threads`).
+
+    That works on the CPU, in a single process (DDP expects one backward pass per step) and
+    without dropout (draws from threads would come in a random order). `auto` uses it there
+    for encoders whose `side_by_side_pays` (the GRUs: 1.1x per step in
+    `benchmarks/pretrain_step.py`; ST-GCN's convolutions use every core already and ran 10 %
+    slower side by side).
+    """
+    setting = config.train.modality_threads
+    dropout = any(
+        isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()
     )
+    reasons = [
+        why
+        for why, applies in [
+            (f"the device is {device}", device.type != "cpu"),
+            (f"{world_size} processes train together", world_size > 1),
+            ("the encoder uses dropout", dropout),
+            ("there is one modality", len(model.modalities) < 2),
+        ]
+        if applies
+    ]
+    if setting is True and reasons:
+        raise UserError(
+            "train.modality_threads=true runs the modalities' encoders in CPU threads, which "
+            f"needs the CPU, one process, no dropout and two modalities or more, but "
+            f"{' and '.join(reasons)}. Set train.modality_threads=auto."
+        )
+    pays = all(getattr(b.encoder_q, "side_by_side_pays", False) for b in model.branches.values())
+    # (an encoder without the attribute, e.g. a user's own, runs one after another on auto)
+    return setting is True or (setting == "auto" and pays and not reasons)
 
 
 def learning_rate(config: PretrainConfig, epoch: int) -> float:
@@ -188,7 +233,7 @@ def _pretrain(
         )
     torch.manual_seed(config.train.seed + world.rank)
 
-    model = build_model(config, dataset.layout, split.data.shape[4]).to(world.device)
+    model = build_model(config, dataset.layout, split.data.shape[4], world.device, world.size)
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.optim.lr,

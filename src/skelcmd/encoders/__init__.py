@@ -6,6 +6,9 @@
 
 Encoders are built with `build_encoder(name, layout, num_persons, in_channels, **kwargs)`;
 a new class registered in `ENCODERS` with that constructor signature is all it takes to add one.
+An encoder whose CPU kernels are too small to keep the cores busy (a recurrence) sets the class
+attribute `side_by_side_pays = True`, and CPU training then runs the modalities' encoders side
+by side in threads (`skelcmd.side_by_side`).
 """
 
 from __future__ import annotations

@@ -46,6 +46,10 @@ def flatten_frames(x: Tensor) -> Tensor:
 class _FrameEncoder(nn.Module):
     """Shared front end: shape check, reference flattening and the input BatchNorm."""
 
+    # A recurrence's per-frame CPU kernels are too small to keep every core busy, so training
+    # runs the modalities' encoders side by side in threads (`train.use_modality_threads`).
+    side_by_side_pays = True
+
     def __init__(self, layout: Layout, num_persons: int, in_channels: int) -> None:
         super().__init__()
         self.expected = (in_channels, layout.num_joints, num_persons)
