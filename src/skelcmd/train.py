@@ -72,9 +72,9 @@ def use_modality_threads(
 
     That works on the CPU, in a single process (DDP expects one backward pass per step) and
     without dropout (draws from threads would come in a random order). `auto` uses it there
-    for encoders whose `side_by_side_pays` (the GRUs: 1.1x per step in
-    `benchmarks/pretrain_step.py`; ST-GCN's convolutions use every core already and ran 10 %
-    slower side by side).
+    for encoders whose `side_by_side_pays` (the GRUs: 1.04x to 1.19x per step on 2 cores in
+    `benchmarks/pretrain_step.py`; ST-GCN's convolutions use every core already, and its step
+    took 1.23x as long side by side).
     """
     setting = config.train.modality_threads
     dropout = any(
