@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from skelcmd.data.format import open_dataset
-from skelcmd.data.ntu import _work, missing_skeletons, prepare_ntu
-from skelcmd.data.prepare import keep_freed_memory
+from skelcmd.sources.driver import keep_freed_memory
+from skelcmd.sources.ntu import _work, missing_skeletons, prepare_ntu
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu_samples"
 BODY_KEYS = (

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skelcmd.data.synthetic import generate
 from skelcmd.skeleton import NTU25
+from skelcmd.synthetic.generator import generate
 
 BATCH, FRAMES, PERSONS = 64, 64, 2
 SUFFIX = {"joint": "", "motion": "_motion", "bone": "_bone"}

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from skelcmd.data.synthetic import XSUB_TRAIN_SUBJECTS, generate, raw_knn_accuracy
+from skelcmd.synthetic.generator import XSUB_TRAIN_SUBJECTS, generate, raw_knn_accuracy
 
 
 def resample(data: np.ndarray, lengths: np.ndarray, frames: int = 64) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from skelcmd.data.synthetic import write_synthetic
 from skelcmd.errors import UserError
+from skelcmd.synthetic.generator import write_synthetic
 from tiny import TINY
 
 ACCURACY = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy"

@@ -10,11 +10,11 @@ import skelcmd.evaluate.export as export
 import skelcmd.train as train
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
-from skelcmd.data.synthetic import write_synthetic
 from skelcmd.errors import UserError
 from skelcmd.evaluate.embed import embed, labels_path
 from skelcmd.evaluate.export import export_onnx
 from skelcmd.evaluate.report import build_report
+from skelcmd.synthetic.generator import write_synthetic
 from tiny import TINY
 
 ONE_EPOCH = [*TINY, "optim.epochs=1"]

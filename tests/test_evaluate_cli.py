@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skelcmd.cli import main
-from skelcmd.data.synthetic import write_synthetic
+from skelcmd.synthetic.generator import write_synthetic
 from tiny import TINY, set_options
 
 ONE_EPOCH = [*TINY, "optim.epochs=1"]

@@ -4,7 +4,6 @@ import torch
 from skelcmd.augment import center_crop_resize
 from skelcmd.config import load_config, to_dict
 from skelcmd.data.format import open_dataset
-from skelcmd.data.synthetic import write_synthetic
 from skelcmd.errors import UserError
 from skelcmd.evaluate.features import (
     extract_features,
@@ -12,6 +11,7 @@ from skelcmd.evaluate.features import (
     load_encoder_model,
 )
 from skelcmd.skeleton import KINECT20, NTU25, Layout
+from skelcmd.synthetic.generator import write_synthetic
 from skelcmd.train import build_model
 from tiny import TINY_MODEL
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skelcmd.data import npz as npz_module
-from skelcmd.data.classnames import ntu_class_names, resolve_class_names
 from skelcmd.data.format import open_dataset
-from skelcmd.data.npz import import_npz
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20, NTU25
+from skelcmd.sources import npz as npz_module
+from skelcmd.sources.classnames import ntu_class_names, resolve_class_names
+from skelcmd.sources.npz import import_npz
 
 T = 6
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skelcmd.data.classnames import ntu_class_names
 from skelcmd.data.format import open_dataset
-from skelcmd.data.pyskl import import_pyskl, load_pickle
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
+from skelcmd.sources.classnames import ntu_class_names
+from skelcmd.sources.pyskl import import_pyskl, load_pickle
 
 # frame_dir, label, persons, frames
 SAMPLES = [

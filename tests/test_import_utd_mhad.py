@@ -10,9 +10,9 @@ import pytest
 import scipy.io
 
 from skelcmd.data.format import open_dataset
-from skelcmd.data.utd_mhad import UTD_MHAD_CLASSES, import_utd_mhad
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
+from skelcmd.sources.utd_mhad import UTD_MHAD_CLASSES, import_utd_mhad
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "utd_mhad"
 

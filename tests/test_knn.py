@@ -4,9 +4,9 @@ import torch
 
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
-from skelcmd.data.synthetic import write_synthetic
 from skelcmd.errors import UserError
 from skelcmd.evaluate.knn import KNNConfig, knn_accuracy, knn_eval, knn_topk, knn_vote
+from skelcmd.synthetic.generator import write_synthetic
 from skelcmd.train import build_model
 
 

@@ -4,7 +4,6 @@ import torch
 
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
-from skelcmd.data.synthetic import write_synthetic
 from skelcmd.data.writer import write_dataset
 from skelcmd.evaluate.linear import LinearConfig, linear_eval
 from skelcmd.evaluate.protocols import (
@@ -17,6 +16,7 @@ from skelcmd.evaluate.protocols import (
     topk_accuracy,
 )
 from skelcmd.skeleton import NTU25
+from skelcmd.synthetic.generator import write_synthetic
 from skelcmd.train import build_model
 from tiny import TINY_MODEL
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skelcmd.data import prepare
 from skelcmd.data.format import open_dataset
-from skelcmd.data.ntu import is_train, missing_skeletons, parse_names, prepare_ntu
-from skelcmd.data.ntu_parse import _slow, parse_numbers, parse_skeleton
 from skelcmd.errors import UserError
+from skelcmd.sources import driver as prepare
+from skelcmd.sources.ntu import is_train, missing_skeletons, parse_names, prepare_ntu
+from skelcmd.sources.ntu_parse import _slow, parse_numbers, parse_skeleton
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLES, METADATA = DATA / "ntu_samples", DATA / "ntu_metadata"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from skelcmd.data.format import open_dataset
-from skelcmd.data.pku import class_names, parse_pku_skeleton, prepare_pku, read_split_file
 from skelcmd.errors import UserError
+from skelcmd.sources.pku import class_names, parse_pku_skeleton, prepare_pku, read_split_file
 
 VIDEOS = {"0002-L": 0, "0002-M": 1, "0003-R": 2, "0004-L": 3}
 LABELS = "1,10,49,1\n12,100,199,2\n51,0,399,1\n"  # the last clip is longer than 300 frames

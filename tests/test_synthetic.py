@@ -3,7 +3,9 @@ import time
 import numpy as np
 import pytest
 
-from skelcmd.data.synthetic import (
+from skelcmd.errors import UserError
+from skelcmd.skeleton import NTU25
+from skelcmd.synthetic.generator import (
     CLASS_NAMES,
     TWO_PERSON_CLASSES,
     XSUB_TRAIN_SUBJECTS,
@@ -11,8 +13,6 @@ from skelcmd.data.synthetic import (
     generate,
     raw_knn_accuracy,
 )
-from skelcmd.errors import UserError
-from skelcmd.skeleton import NTU25
 
 PARENTS = np.array(NTU25.parents)
 SHOULDER_LEFT, SHOULDER_RIGHT = NTU25.index("shoulder_left"), NTU25.index("shoulder_right")
@@ -182,7 +182,7 @@ def test_bad_arguments():
 
 def test_write_synthetic_splits_by_subject_and_view(tmp_path):
     from skelcmd.data.format import open_dataset
-    from skelcmd.data.synthetic import XSUB_TRAIN_SUBJECTS, XVIEW_TRAIN_VIEWS, write_synthetic
+    from skelcmd.synthetic.generator import XSUB_TRAIN_SUBJECTS, XVIEW_TRAIN_VIEWS, write_synthetic
 
     paths = write_synthetic(tmp_path / "synth", num_samples=120, seed=3)
     assert [p.name for p in paths] == ["xsub", "xview"]

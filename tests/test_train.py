@@ -9,8 +9,8 @@ import torch
 import skelcmd.train as train
 from skelcmd.cli import main
 from skelcmd.config import load_config
-from skelcmd.data.synthetic import write_synthetic
 from skelcmd.errors import UserError
+from skelcmd.synthetic.generator import write_synthetic
 from tiny import TINY, set_options
 
 

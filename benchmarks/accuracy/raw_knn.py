@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from skelcmd.data.format import open_dataset
-from skelcmd.data.synthetic import raw_knn_accuracy
+from skelcmd.synthetic.generator import raw_knn_accuracy
 from synthetic_difficulty import resample
 
 

@@ -58,7 +58,7 @@ def _show(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from skelcmd.data.synthetic import write_synthetic
+    from skelcmd.synthetic.generator import write_synthetic
 
     for path in write_synthetic(
         args.out_dir,
@@ -71,14 +71,14 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _import_utd(args: argparse.Namespace) -> None:
-    from skelcmd.data.utd_mhad import import_utd_mhad
+    from skelcmd.sources.utd_mhad import import_utd_mhad
 
     out = import_utd_mhad(args.raw_dir, args.out_dir, align=args.align, overwrite=args.overwrite)
     print(f"wrote {out}")
 
 
 def _import_npz(args: argparse.Namespace) -> None:
-    from skelcmd.data.npz import import_npz
+    from skelcmd.sources.npz import import_npz
 
     out = import_npz(
         args.file,
@@ -93,7 +93,7 @@ def _import_npz(args: argparse.Namespace) -> None:
 
 
 def _import_pyskl(args: argparse.Namespace) -> None:
-    from skelcmd.data.pyskl import import_pyskl
+    from skelcmd.sources.pyskl import import_pyskl
 
     out = import_pyskl(
         args.file,
@@ -107,7 +107,7 @@ def _import_pyskl(args: argparse.Namespace) -> None:
 
 
 def _prepare_ntu(args: argparse.Namespace) -> None:
-    from skelcmd.data.ntu import prepare_ntu
+    from skelcmd.sources.ntu import prepare_ntu
 
     summary = prepare_ntu(
         args.raw_dir,
@@ -123,7 +123,7 @@ def _prepare_ntu(args: argparse.Namespace) -> None:
 
 
 def _prepare_pku(args: argparse.Namespace) -> None:
-    from skelcmd.data.pku import prepare_pku
+    from skelcmd.sources.pku import prepare_pku
 
     summary = prepare_pku(
         args.skeleton_dir,

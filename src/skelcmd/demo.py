@@ -16,7 +16,7 @@ import numpy as np
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
 from skelcmd.data.info import describe
-from skelcmd.data.synthetic import TWO_PERSON_CLASSES, write_synthetic
+from skelcmd.synthetic.generator import TWO_PERSON_CLASSES, write_synthetic
 from skelcmd.viz import render_sample
 
 PRETRAIN_PRESET = "synthetic_cpu"

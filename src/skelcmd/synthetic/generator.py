@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.data.synthetic_actions import ACTIONS, Action, J, Motion
 from skelcmd.data.writer import write_dataset
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
+from skelcmd.synthetic.actions import ACTIONS, Action, J, Motion
 
 CLASS_NAMES: tuple[str, ...] = tuple(action.name for action in ACTIONS)
 TWO_PERSON_CLASSES: frozenset[int] = frozenset(

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.data.align import process
-from skelcmd.data.ntu import _resource, check_benchmarks
-from skelcmd.data.ntu_parse import parse_numbers, tokenize
-from skelcmd.data.prepare import Exclusion, Job, Outcome, PrepareSummary, Sample, run
 from skelcmd.errors import UserError
+from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
+from skelcmd.sources.normalize import process
+from skelcmd.sources.ntu import _resource, check_benchmarks
+from skelcmd.sources.ntu_parse import parse_numbers, tokenize
 
 BENCHMARKS = ("xsub", "xview")
 NUM_CLASSES = 51

@@ -19,10 +19,10 @@ from typing import IO
 import numpy as np
 from tqdm import tqdm
 
-from skelcmd.data.classnames import resolve_class_names
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout, get_layout
+from skelcmd.sources.classnames import resolve_class_names
 
 CHUNK = 512
 SPLITS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skelcmd.data.align import (
+from skelcmd.sources.normalize import (
     align_view,
     fill_null_frames,
     motion_energy,
@@ -17,7 +17,7 @@ from skelcmd.data.align import (
     select_persons,
     view_rotation,
 )
-from skelcmd.data.ntu_parse import RawSkeleton, parse_skeleton
+from skelcmd.sources.ntu_parse import RawSkeleton, parse_skeleton
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu_samples"
 REAL = sorted(SAMPLES.glob("*.skeleton")) if SAMPLES.is_dir() else []

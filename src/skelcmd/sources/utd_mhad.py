@@ -3,7 +3,7 @@
 The raw release is a folder of 861 MATLAB v5 files `aA_sS_tT_skeleton.mat` (action A 1..27,
 subject S 1..8, trial T), each holding `d_skel`: float64 (20 joints, 3 xyz, T frames), metres,
 Kinect v1 joint order (`KINECT20`). Each becomes one sample (3, T, 20, 1) float32, aligned as
-NTU RGB+D is (`skelcmd.data.align.align_view`): centred on the spine joint of the first frame
+NTU RGB+D is (`skelcmd.sources.normalize.align_view`): centred on the spine joint of the first frame
 and rotated into that frame's body axes (hip centre -> spine is +z, the shoulder line +x), so
 that the augmentations' shear and rotations act on the body, not on its place in the room
 (`align=False` keeps camera coordinates, metres, y up). The standard cross-subject protocol
@@ -20,10 +20,10 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
-from skelcmd.data.align import align_view
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
+from skelcmd.sources.normalize import align_view
 
 UTD_MHAD_CLASSES: tuple[str, ...] = (
     "swipe left",

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from skelcmd.data.ntu_parse import RawSkeleton
+from skelcmd.sources.ntu_parse import RawSkeleton
 
 # (hip, spine, left shoulder, right shoulder), 0-based: NTU-25 joints 1, 2, 5, 9
 NTU_BODY_FRAME = (0, 1, 4, 8)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.data.align import process, select_persons
-from skelcmd.data.ntu_parse import parse_skeleton
-from skelcmd.data.prepare import Exclusion, Job, Outcome, PrepareSummary, Sample, run
 from skelcmd.errors import UserError
+from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
+from skelcmd.sources.normalize import process, select_persons
+from skelcmd.sources.ntu_parse import parse_skeleton
 
 SUFFIX = ".skeleton"
 NAME_PATTERN = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from skelcmd.data.classnames import resolve_class_names
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout, get_layout
+from skelcmd.sources.classnames import resolve_class_names
 
 BATCH = 256
 NTU_NAME = re.compile(r"S(\d+)C(\d+)P(\d+)R(\d+)A(\d+)")
