@@ -41,12 +41,17 @@ def _identity(t: Tensor) -> Tensor:
 
 
 def projection_head(in_dim: int, out_dim: int, mlp: bool = True) -> nn.Module:
-    """MoCo v2's head: Linear(D, D), ReLU, Linear(D, out_dim); a single Linear if not mlp."""
+    """MoCo v2's head: Linear(D, D), ReLU, Linear(D, out_dim); a single Linear if not mlp.
+
+    As in the reference, the last Linear (D -> out_dim) is made first and its weight drawn
+    xavier-uniform (it is the encoder's `fc` there, which the MLP then wraps); its bias and
+    the first Linear keep PyTorch's defaults.
+    """
+    last = nn.Linear(in_dim, out_dim)
+    nn.init.xavier_uniform_(last.weight)
     if not mlp:
-        return nn.Linear(in_dim, out_dim)
-    return nn.Sequential(
-        nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim)
-    )
+        return last
+    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), last)
 
 
 class Branch(nn.Module):

@@ -24,6 +24,12 @@ Weight mapping from the reference (`encoder.gru` of its `BIGRU`) to this module:
 output at the last frame concatenated with the backward direction's output at the first frame
 (each has then seen the whole clip), (N, 2H).
 
+Initialisation, as the reference (`weights_init_gru` in its `moco/builder_cmd.py`): every 2-D
+weight of the GRUs (`weight_ih` and `weight_hh` of every layer and direction) is drawn
+xavier-uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) over the whole stacked
+(3H, I) or (3H, H) matrix; the GRU biases (U(-1/sqrt(H), 1/sqrt(H))) and the input BatchNorm
+keep PyTorch's defaults. `bigru` follows the same rule.
+
 Clips are resized to a fixed number of frames before encoding, so every sample's last valid
 frame is T - 1 and no packing is needed.
 """
@@ -67,6 +73,14 @@ class _FrameEncoder(nn.Module):
         frames = flatten_frames(x)  # (N, T, I)
         return self.input_norm(frames.transpose(1, 2)).transpose(1, 2)
 
+    @torch.no_grad()
+    def _init_weights(self) -> None:
+        """Xavier-uniform on every 2-D parameter (the GRU weights), as the reference does;
+        1-D ones (GRU biases, BatchNorm) keep PyTorch's defaults. Called by the constructors."""
+        for param in self.parameters():
+            if param.dim() == 2:
+                nn.init.xavier_uniform_(param)
+
 
 class ForwardPairGRU(_FrameEncoder):
     """The reference's "bidirectional" GRU: per layer two forward GRUs, outputs concatenated.
@@ -89,6 +103,7 @@ class ForwardPairGRU(_FrameEncoder):
         self.hidden = hidden
         self.num_layers = num_layers
         self.feat_dim = 2 * hidden
+        self._init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.normalised_frames(x)  # (N, T, I)
@@ -118,6 +133,7 @@ class BiGRU(_FrameEncoder):
         self.hidden = hidden
         self.num_layers = num_layers
         self.feat_dim = 2 * hidden
+        self._init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         out, _ = self.gru(self.normalised_frames(x))  # (N, T, 2H)

@@ -10,6 +10,11 @@ that scales the normalised adjacency. The input goes through a BatchNorm over it
 channels first; persons are folded into the batch, and the output is mean-pooled over time,
 joints and then persons. Convolutions that feed a BatchNorm directly have no bias (it would be
 cancelled by the BatchNorm and never learn).
+
+Initialisation: PyTorch's defaults for every layer. The CMD reference has no ST-GCN, so there
+is no rule of its to follow; SkeletonCLR's and CrosSCLR's pretraining scripts instead draw
+every convolution and Linear weight from N(0, 0.02) with zero biases and BatchNorm scales
+from N(1, 0.02), which this module does not copy.
 """
 
 from __future__ import annotations
