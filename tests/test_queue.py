@@ -76,17 +76,19 @@ def net() -> nn.Module:
     return nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
 
 
-def test_momentum_update_matches_the_formula_and_copies_buffers():
+def test_momentum_update_matches_the_formula_and_leaves_buffers_alone():
     online, target = net(), net()
-    online(torch.randn(8, 4))  # moves the online BatchNorm running statistics
+    target(torch.randn(8, 4))  # the target's own BatchNorm running statistics
+    online(torch.randn(8, 4))  # and the online network's, which must not be copied
     before = {name: t.clone() for name, t in target.named_parameters()}
+    buffers = {name: t.clone() for name, t in target.named_buffers()}
     m = 0.9
     momentum_update(online, target, m)
     for name, o in online.named_parameters():
         expected = m * before[name] + (1 - m) * o.detach()
         assert torch.allclose(dict(target.named_parameters())[name], expected, atol=1e-7)
-    for (name, o), (_, t) in zip(online.named_buffers(), target.named_buffers(), strict=True):
-        assert torch.equal(o, t), name
+    for name, t in target.named_buffers():
+        assert torch.equal(t, buffers[name]), name
     momentum_update(online, target, 0.0)  # m = 0 copies
     assert all(
         torch.equal(o, t) for o, t in zip(online.parameters(), target.parameters(), strict=True)

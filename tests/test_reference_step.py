@@ -8,12 +8,8 @@ vector, a bidirectional GRU fed one frame at a time with the state carried, the 
 computed on its own, the enqueue into three queues and an SGD step with the recipe's values.
 skelcmd's side is the model as `skelcmd.train.build_model` makes it, started from the same
 weights (the reference's state dict through `skelcmd.convert`) and stepped as training does.
-After three steps on the same fixed views, every parameter and buffer must agree.
-
-One deliberate difference: skelcmd copies the query encoder's buffers into the key encoder
-at each step (`skelcmd.queue.momentum_update`), where the reference lets the key encoder's
-BatchNorm track its own running statistics. `copy_key_buffers` makes the reference side do
-skelcmd's, and the last test shows that those two statistics are all it changes.
+After three steps on the same fixed views, every parameter and buffer must agree, the key
+encoders' BatchNorm running statistics included (each tracks its own, as in the reference).
 """
 
 from __future__ import annotations
@@ -97,10 +93,10 @@ class RefMoCo(nn.Module):
     def enc(self, role: str, s: str) -> RefBIGRU:
         return getattr(self, f"encoder_{role}{s}")
 
-    def pairs(self, s: str, what: str = "parameters"):
-        """(query, key) tensors of stream s: its parameters or its buffers, in order."""
+    def pairs(self, s: str):
+        """(query, key) parameters of stream s, in order."""
         q, k = self.enc("q", s), self.enc("k", s)
-        return zip(getattr(q, what)(), getattr(k, what)(), strict=True)
+        return zip(q.parameters(), k.parameters(), strict=True)
 
 
 def ref_streams(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -121,12 +117,8 @@ def kl_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch
     return F.kl_div(log_student, F.softmax(teacher_logits, dim=1), reduction="batchmean")
 
 
-def reference_step(ref, optimizer, im_q, im_k, copy_key_buffers: bool) -> dict[str, float]:
+def reference_step(ref, optimizer, im_q, im_k) -> dict[str, float]:
     """One step of the reference; returns its loss terms named as skelcmd logs them."""
-    if copy_key_buffers:  # skelcmd's rule, at the start of the step as skelcmd does it
-        for s in STREAMS:
-            for b_q, b_k in ref.pairs(s, "buffers"):
-                b_k.copy_(b_q)
     x_q, x_k = ref_streams(im_q), ref_streams(im_k)
     q = {s: F.normalize(ref.enc("q", s)(x_q[s]), dim=1) for s in STREAMS}
     with torch.no_grad():
@@ -185,7 +177,7 @@ def fixed_views() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return views
 
 
-def run_reference(copy_key_buffers: bool) -> tuple[dict, dict, list[dict]]:
+def run_reference() -> tuple[dict, dict, list[dict]]:
     """(initial state, state after STEPS steps, per-step terms), reference state dict names."""
     torch.manual_seed(0)
     ref = RefMoCo().train()
@@ -193,7 +185,7 @@ def run_reference(copy_key_buffers: bool) -> tuple[dict, dict, list[dict]]:
     optimizer = torch.optim.SGD(
         ref.parameters(), LR, momentum=SGD_MOMENTUM, weight_decay=WEIGHT_DECAY
     )
-    terms = [reference_step(ref, optimizer, v1, v2, copy_key_buffers) for v1, v2 in fixed_views()]
+    terms = [reference_step(ref, optimizer, v1, v2) for v1, v2 in fixed_views()]
     return initial, ref.state_dict(), terms
 
 
@@ -234,7 +226,7 @@ def assert_states_agree(ours: dict, theirs: dict) -> None:
 
 def test_three_training_steps_equal_the_reference() -> None:
     with intra_op_threads(1):
-        initial, after, ref_terms = run_reference(copy_key_buffers=True)
+        initial, after, ref_terms = run_reference()
         ours, our_terms = run_skelcmd(initial)
     for step, (mine, theirs) in enumerate(zip(our_terms, ref_terms, strict=True)):
         for name, value in theirs.items():  # 3 InfoNCE, 6 CMD terms and the total
@@ -248,12 +240,3 @@ def test_three_training_steps_equal_the_reference() -> None:
     for name in ("branches.bone.encoder_q.fwd.1.weight_hh_l0", "branches.joint.head_k.2.weight"):
         assert (ours[name] - start[name]).abs().max() > 10 * TOLERANCE, name
     assert not torch.isclose(ours["queue.features"], start["queue.features"]).any()
-
-
-def test_the_key_buffer_rule_changes_only_the_key_running_statistics() -> None:
-    with intra_op_threads(1):
-        _, as_reference, _ = run_reference(copy_key_buffers=False)
-        _, as_skelcmd, _ = run_reference(copy_key_buffers=True)
-    stats = ("encoder_k", "running_")
-    differing = {n for n in as_reference if not torch.equal(as_reference[n], as_skelcmd[n])}
-    assert differing == {n for n in as_reference if all(part in n for part in stats)}

@@ -64,17 +64,15 @@ class FeatureQueue(nn.Module):
 
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, m: float) -> None:
-    """EMA of parameters, target = m * target + (1 - m) * online; buffers copied verbatim.
+    """EMA of parameters, target = m * target + (1 - m) * online; buffers left alone.
 
-    Buffers (BatchNorm running statistics, counters) are copied from the online network
-    rather than averaged: the key encoder runs in training mode, normalising with batch
-    statistics, so its running statistics only matter if someone evaluates it, and then the
-    query encoder's are the ones that were tracked over training.
+    As in MoCo and the CMD reference, only parameters are averaged: the target's buffers
+    (BatchNorm running statistics, counters) are its own, tracked by its forward passes in
+    training mode. The key encoder normalises with batch statistics, so they never enter
+    the loss; evaluation uses the query encoder's.
     """
     pairs = zip(online.named_parameters(), target.named_parameters(), strict=True)
     for (name, o), (target_name, t) in pairs:
         if name != target_name or o.shape != t.shape:
             raise ValueError(f"momentum_update: parameter {name!r} does not match {target_name!r}")
         t.mul_(m).add_(o.detach(), alpha=1.0 - m)
-    for o, t in zip(online.buffers(), target.buffers(), strict=True):
-        t.copy_(o)
