@@ -88,7 +88,7 @@ def test_truncate_npy_matches_numpy(tmp_path, count):
 def test_failed_write_leaves_nothing(tmp_path, rng):
     data, lengths, labels = make_split(rng, 2, 5)
     with pytest.raises(RuntimeError):
-        with DatasetWriter(tmp_path / "ds", NTU25, ["a"], source="s", benchmark="") as w:
+        with DatasetWriter(tmp_path / "ds", NTU25, ["a", "b", "c"], source="s", benchmark="") as w:
             w.add_split("train", 2, 5, 2).append(data, lengths, labels)
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -112,12 +112,12 @@ def test_overwrite_replaces_and_a_failure_keeps_the_old_data_set(tmp_path, rng):
 def test_writer_rejects_inconsistent_batches(tmp_path, rng):
     d, l, y = make_split(rng, 2, 5)
     with pytest.raises(ValueError):
-        with DatasetWriter(tmp_path / "ds", NTU25, ["a"], source="s", benchmark="") as w:
+        with DatasetWriter(tmp_path / "ds", NTU25, ["a", "b", "c"], source="s", benchmark="") as w:
             split = w.add_split("train", 10, 5, 2)
             split.append(d, l, y, subjects=[1, 2])
             split.append(d, l, y)  # ids missing this time
     with pytest.raises(ValueError, match=r"expected \(n, 3, T, 25, 2\)"):
-        with DatasetWriter(tmp_path / "ds", NTU25, ["a"], source="s", benchmark="") as w:
+        with DatasetWriter(tmp_path / "ds", NTU25, ["a", "b", "c"], source="s", benchmark="") as w:
             w.add_split("train", 10, 5, 2).append(d[..., :1], l, y)
     assert not (tmp_path / "ds").exists()
 

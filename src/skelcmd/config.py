@@ -1,14 +1,18 @@
 """Typed configuration: dataclasses whose defaults are the paper's NTU recipe, loaded from YAML.
 
 A preset only states what differs from the defaults. `--set a.b=value` overrides any field
-(the value is parsed as YAML: `--set model.modalities=[joint,bone]`). Unknown keys and values
-of the wrong type are rejected with the key's full name and the accepted alternatives.
+(the value is parsed as YAML: `--set model.modalities=[joint,bone]`). Unknown keys, values of
+the wrong type and non-finite numbers are rejected with the key's full name and the accepted
+alternatives. Files and `--set` values are read by `parse_yaml`, which takes `1e-3` for a
+float as YAML 1.2 does (PyYAML follows YAML 1.1, where it is a string).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +27,23 @@ from skelcmd.errors import UserError
 from skelcmd.losses import CMDLossConfig
 
 T = TypeVar("T")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus YAML 1.2's floats without a dot or a signed exponent."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as Python values, safely; `1e-3`, `5E-4`, `1e6` are floats (YAML 1.2), not
+    strings as YAML 1.1 has them. Every config file and `--set` value is read this way."""
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass
@@ -96,11 +117,25 @@ class PretrainConfig:
             "train.checkpoint_every": self.train.checkpoint_every,
             "train.log_every": self.train.log_every,
         }
-        for key, value in at_least_one.items():
-            if value < 1:
-                raise UserError(f"{key} must be at least 1, not {value}.")
+        at_least_zero = {
+            "data.workers": self.data.workers,
+            "optim.momentum": self.optim.momentum,
+            "optim.weight_decay": self.optim.weight_decay,
+            "train.seed": self.train.seed,
+            "train.max_steps_per_epoch": self.train.max_steps_per_epoch,
+        }
+        for minimum, values in ((1, at_least_one), (0, at_least_zero)):
+            for key, value in values.items():
+                if value < minimum:
+                    raise UserError(f"{key} must be at least {minimum}, not {value}.")
+        if any(m < 1 for m in self.optim.milestones):
+            raise UserError(
+                f"optim.milestones {self.optim.milestones} must be epochs >= 1 (the lr is "
+                "multiplied by optim.gamma from each of them on)."
+            )
         positive = {
             "optim.lr": self.optim.lr,
+            "optim.gamma": self.optim.gamma,
             "model.temperature": self.model.temperature,
         }
         for key, value in positive.items():
@@ -127,6 +162,8 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
             except UserError:
                 continue
     elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise UserError(f"{where} must be a finite number, got {value!r}.")
         return float(value)
     elif hint is type(None) and value is None:
         return None
@@ -189,7 +226,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         if not sep or not key:
             raise UserError(f"--set {item!r} is not of the form key=value (e.g. optim.lr=0.1).")
         try:
-            value = yaml.safe_load(text)
+            value = parse_yaml(text)
         except yaml.YAMLError:
             value = text
         node = values
@@ -216,6 +253,8 @@ def preset_names() -> list[str]:
 def read_yaml(spec: str | Path, kind: str = "pretrain") -> dict[str, Any]:
     """A YAML file, or a packaged preset by name (`ntu60_xsub` or `pretrain/ntu60_xsub`)."""
     path = Path(spec)
+    if path.is_dir():
+        raise UserError(f"config {spec} is a folder, not a file; give a YAML file or a preset.")
     if not path.is_file():
         name = str(spec) if "/" in str(spec) else f"{kind}/{spec}"
         packaged = resources.files("skelcmd") / "configs" / f"{name}.yaml"
@@ -228,7 +267,7 @@ def read_yaml(spec: str | Path, kind: str = "pretrain") -> dict[str, Any]:
     else:
         text = path.read_text()
     try:
-        values = yaml.safe_load(text) or {}
+        values = parse_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"config {path} is not valid YAML: {exc}") from None
     if not isinstance(values, dict):

@@ -1,5 +1,42 @@
-"""The one exception type for mistakes a user can fix: the CLI prints it without a traceback."""
+"""The one exception type for mistakes a user can fix: the CLI prints it without a traceback;
+and the helpers its messages share (a path that must be a file, file contents quoted safely).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 
 class UserError(Exception):
     """Bad input, a missing file, a wrong option: the message says what and what to do."""
+
+
+def excerpt(text: str, limit: int = 60, *, quote: bool = True) -> str:
+    """`text` for a message: control characters escaped (as `repr` shows them, so a binary
+    file cannot garble the terminal), cut after `limit` characters, quoted unless `quote` is
+    false."""
+    shown = repr(text[:limit])
+    return (shown if quote else shown[1:-1]) + ("..." if len(text) > limit else "")
+
+
+def looks_binary(text: str) -> bool:
+    """Whether decoded file contents look like a binary file rather than text: a NUL, or more
+    than 1 in 10 characters undecodable or control characters other than whitespace."""
+    if "\0" in text:
+        return True
+    odd = sum(
+        1
+        for ch in text[:4096]
+        if ch == "\ufffd" or (not ch.isprintable() and ch not in "\t\n\r\f\v")
+    )
+    return odd * 10 > min(len(text), 4096)
+
+
+def require_file(path: str | Path, what: str, hint: str = "") -> Path:
+    """`path` if it is a file, else a UserError saying whether it is missing or a folder:
+    "{what} {path} does not exist; {hint}." or "... is a folder, not a file; {hint}."."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    state = "is a folder, not a file" if path.is_dir() else "does not exist"
+    raise UserError(f"{what} {path} {state}" + (f"; {hint}" if hint else "") + ".")

@@ -59,6 +59,10 @@ def build_encoder(
             raise UserError(f"encoder {name!r}: {key} must be an integer, got {value!r}.")
         if value is not None and value < 1:
             raise UserError(f"encoder {name!r}: {key} must be at least 1, got {value}.")
+    for key, value in kwargs.items():  # dropout rates: probabilities in [0, 1)
+        rate = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1
+        if "dropout" in key and not rate:
+            raise UserError(f"encoder {name!r}: {key} must be a number in [0, 1), got {value!r}.")
     return ENCODERS[name](layout, num_persons=num_persons, in_channels=in_channels, **kwargs)
 
 

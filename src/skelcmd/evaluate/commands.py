@@ -24,9 +24,11 @@ def pretraining_source(state: dict[str, Any]) -> str | None:
     """The source of the data set a checkpoint was pretrained on, if it can still be read."""
     path = getattr(state["config"].data, "path", "")
     try:
-        return json.loads((Path(path) / META_FILE).read_text()).get("source") if path else None
+        meta = json.loads((Path(path) / META_FILE).read_text()) if path else None
     except (OSError, ValueError):
         return None
+    source = meta.get("source") if isinstance(meta, dict) else None
+    return source if isinstance(source, str) else None
 
 
 def record_protocol(protocol: str, config: Any, checkpoint: Path, source: str) -> str:

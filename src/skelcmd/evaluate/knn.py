@@ -47,8 +47,12 @@ class KNNConfig:
             raise UserError(
                 f"KNNConfig.ks must list positive numbers of neighbours, not {self.ks}."
             )
-        if self.chunk < 1 or self.batch_size < 1 or self.frames < 1 or self.workers < 0:
-            raise UserError("KNNConfig: chunk, batch_size and frames must be >= 1, workers >= 0.")
+        if self.chunk < 1 or self.batch_size < 1 or self.frames < 1:
+            raise UserError("KNNConfig: chunk, batch_size and frames must be >= 1.")
+        if self.workers < 0 or self.seed < 0:
+            raise UserError(
+                f"KNNConfig: workers ({self.workers}) and seed ({self.seed}) must be >= 0."
+            )
         if not 0 < self.test_crop <= 1:
             raise UserError(f"KNNConfig.test_crop is {self.test_crop}; it must be in (0, 1].")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, excerpt
 
 NUM_JOINTS = 25
 INFO_VALUES = 10
@@ -281,15 +281,15 @@ def _slow(path: Path, raw: bytes) -> RawSkeleton:
             try:
                 values.append(float(token))
             except ValueError:
-                fail(line, f"{token!r} is not a number ({what})")
+                fail(line, f"{excerpt(token)} is not a number ({what})")
             if not math.isfinite(values[-1]):
-                fail(line, f"NaN or infinite value {token!r} ({what})")
+                fail(line, f"NaN or infinite value {excerpt(token)} ({what})")
         return line, tokens, values
 
     def take_int(what: str) -> int:
         line, tokens, (value,) = take(1, what)
         if value != int(value) or value < 0:
-            fail(line, f"expected a whole number >= 0 for {what}, found {tokens[0]!r}")
+            fail(line, f"expected a whole number >= 0 for {what}, found {excerpt(tokens[0])}")
         return int(value)
 
     declared = take_int("the frame count")

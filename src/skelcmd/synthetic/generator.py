@@ -247,6 +247,8 @@ def generate(
     every class in train and test once num_samples >= 2 * len(CLASS_NAMES)."""
     if num_samples < 1 or num_subjects < 1 or num_views < 1:
         raise UserError("synthetic data: num_samples, num_subjects and num_views must be >= 1.")
+    if seed < 0:
+        raise UserError(f"synthetic data: the seed must be a whole number >= 0, not {seed}.")
     if max_frames < 10:
         raise UserError(f"synthetic data: max_frames must be at least 10, not {max_frames}.")
     if noise < 0 or not 0 <= drop_prob < 1:
@@ -304,10 +306,18 @@ def write_synthetic(
         )
     synth = generate(num_samples, seed)
     arrays = asdict(synth)
+    masks = {b: np.isin(arrays[BENCHMARKS[b][0]], BENCHMARKS[b][1]) for b in benchmarks}
+    for benchmark, train in masks.items():
+        if train.all() or not train.any():
+            raise UserError(
+                f"--samples {num_samples} is too few for the {benchmark} benchmark: its "
+                f"{'test' if train.all() else 'train'} split would be empty (the first "
+                f"{len(ACTIONS)} samples, one per class, share one subject and one view). Give "
+                f"at least {len(ACTIONS) + 1} samples, {2 * len(ACTIONS)} for every class in "
+                "both splits."
+            )
     paths = []
-    for benchmark in benchmarks:
-        key, train_ids = BENCHMARKS[benchmark]
-        train = np.isin(arrays[key], train_ids)
+    for benchmark, train in masks.items():
         paths.append(
             write_dataset(
                 Path(out_dir) / benchmark,
