@@ -1,6 +1,6 @@
 import pytest
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, staged_outputs, sweep_stale
 from skelcmd.errors import UserError
 
 
@@ -29,7 +29,7 @@ def test_directories_are_replaced_whole(tmp_path):
     target = tmp_path / "ds"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with atomic_path(target) as tmp:
+    with atomic_path(target, directory=True) as tmp:
         tmp.mkdir()
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.txt"]
@@ -43,3 +43,78 @@ def test_refuses_to_overwrite_when_asked(tmp_path):
         with atomic_path(target, overwrite=False):
             pass
     assert target.read_text() == "old"
+
+
+def test_a_file_never_replaces_a_folder_nor_a_folder_a_file(tmp_path):
+    folder, file = tmp_path / "run", tmp_path / "x.txt"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep")
+    file.write_text("old")
+    with pytest.raises(UserError, match="is a folder; this output is a single file"):
+        with atomic_path(folder) as tmp:
+            tmp.write_text("onnx")
+    with pytest.raises(UserError, match="is a file; a folder cannot replace it"):
+        with atomic_path(file, directory=True) as tmp:
+            tmp.mkdir()
+    assert (folder / "keep.txt").read_text() == "keep" and file.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "x.txt"]
+
+
+def test_failed_write_removes_the_folders_it_created(tmp_path):
+    with pytest.raises(KeyError):
+        with atomic_path(tmp_path / "a" / "b" / "out.txt") as tmp:
+            tmp.write_text("half")
+            raise KeyError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def dead_pid():
+    """The id of a process that has exited."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_temporaries_of_dead_processes_are_swept_and_a_swapped_out_target_restored(tmp_path):
+    import os
+
+    target = tmp_path / "last.pt"
+    dead, alive = dead_pid(), os.getppid()
+    stale = tmp_path / f".last.pt.tmp-{dead}-0123abcd"
+    running = tmp_path / f".last.pt.tmp-{alive}-0123abcd"
+    other = tmp_path / f".other.pt.tmp-{dead}-0123abcd"
+    for path in (stale, running, other):
+        path.write_text("x")
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["last.pt", running.name, other.name]
+    )
+    # a crash between the two renames of a folder replacement: the old one comes back
+    data = tmp_path / "ds"
+    old = tmp_path / f".ds.old-{dead}-0123abcd"
+    old.mkdir()
+    (old / "meta.json").write_text("{}")
+    (tmp_path / f".ds.tmp-{dead}-0123abcd").mkdir()
+    sweep_stale(data)
+    assert (data / "meta.json").read_text() == "{}"
+    assert not old.exists() and not (tmp_path / f".ds.tmp-{dead}-0123abcd").exists()
+
+
+def test_staged_outputs_arrive_together_or_not_at_all(tmp_path):
+    out = tmp_path / "report"
+    with pytest.raises(KeyError):
+        with staged_outputs(out, "report") as stage:
+            (stage / "accuracy.png").write_text("png")
+            raise KeyError("boom")
+    assert not out.exists()
+    out.mkdir()
+    (out / "accuracy.png").write_text("old")
+    with staged_outputs(out, "report") as stage:
+        (stage / "accuracy.png").write_text("new")
+        (stage / "report.md").write_text("md")
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "report.md"]
+    assert (out / "accuracy.png").read_text() == "new"

@@ -174,7 +174,7 @@ def test_convert_checkpoint_bad_files(tmp_path) -> None:
         convert_checkpoint(tmp_path / "nope.pth.tar", tmp_path / "out.pt")
     junk = tmp_path / "junk.pth.tar"
     junk.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(UserError, match=r"junk\.pth\.tar is not a loadable"):
+    with pytest.raises(UserError, match=r"junk\.pth\.tar is damaged or incomplete"):
         convert_checkpoint(junk, tmp_path / "out.pt")
     listing = tmp_path / "list.pt"
     torch.save([1, 2, 3], listing)

@@ -8,9 +8,11 @@ status 2; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from skelcmd import __version__
 from skelcmd.errors import UserError
@@ -169,7 +171,7 @@ def _pretrain(args: argparse.Namespace) -> None:
         config = load_config(args.config, args.set)
     else:
         raise UserError("give --config FILE or a preset (see `skelcmd presets`), or --resume.")
-    print(f"wrote {pretrain(config, args.out, resume=args.resume)}")
+    pretrain(config, args.out, resume=args.resume)  # it says what it wrote, or why nothing
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -585,10 +587,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` cleans up (temporaries, locks)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM in this process raises `Terminated`; forked workers
+    (data loading, preparation) still end at once as by default."""
+    here = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != here:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        with _terminate_as_interrupt():
+            args.handler(args)
     except UserError as exc:
         if args.debug:
             raise
@@ -607,9 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
-        print("skelcmd: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"skelcmd: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
 
 

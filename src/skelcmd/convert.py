@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, check_output_file
+from skelcmd.checkpoints import read_torch_file
 from skelcmd.config import ModelConfig, PretrainConfig, to_dict
 from skelcmd.errors import UserError
 
@@ -217,16 +218,10 @@ def convert_checkpoint(src: str | Path, dst: str | Path) -> dict[str, Any]:
     Returns the info dict (see `convert_reference_state_dict`) with the checkpoint's epoch.
     """
     src = Path(src)
-    if not src.is_file():
-        raise UserError(f"checkpoint {src} does not exist.")
-    try:
-        checkpoint = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"{src} is not a loadable PyTorch checkpoint ({reason[:200]}); give the reference "
-            "code's pretraining checkpoint (e.g. checkpoint_0450.pth.tar)."
-        ) from None
+    check_output_file(dst, inputs=[src])
+    checkpoint = read_torch_file(
+        src, hint="Give the reference code's pretraining checkpoint (e.g. checkpoint_0450.pth.tar)."
+    )
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         state, epoch = checkpoint["state_dict"], checkpoint.get("epoch")
     elif isinstance(checkpoint, dict) and all(isinstance(v, Tensor) for v in checkpoint.values()):

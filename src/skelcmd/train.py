@@ -3,7 +3,9 @@
 A run directory holds `config.yaml` (the resolved config), `last.pt` (written atomically after
 every epoch), `epoch_NNNN.pt` every `train.checkpoint_every` epochs, `history.json` (per-epoch
 means of every logged term) and `tb/` (TensorBoard). `resume=True` continues from `last.pt`
-exactly: model, key encoders, queues, optimizer, scaler, RNG states and epoch.
+exactly: model, key encoders, queues, optimizer, scaler, RNG states and epoch (from the newest
+usable `epoch_NNNN.pt` if `last.pt` is damaged: `skelcmd.checkpoints.resume_point`). The main
+process holds the run directory while it trains (`skelcmd.locking`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,19 @@ from tqdm import tqdm
 
 from skelcmd.atomic import atomic_path
 from skelcmd.augment import two_views
+from skelcmd.checkpoints import (
+    check_resumable,
+    load_checkpoint,  # noqa: F401 (skelcmd.train.load_checkpoint)
+    load_weights,
+    resume_point,
+)
 from skelcmd.config import PretrainConfig, apply_overrides, from_dict, to_dict
 from skelcmd.data.format import open_dataset
 from skelcmd.data.loader import make_loader
 from skelcmd.distributed import World, close_world, gather_batch, init_world
 from skelcmd.encoders import build_encoder
 from skelcmd.errors import UserError
+from skelcmd.locking import folder_lock
 from skelcmd.model import CMD
 from skelcmd.skeleton import Layout
 
@@ -149,30 +159,10 @@ def checkpoint_state(
     }
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A skelcmd checkpoint (any device) with its config as a `PretrainConfig` under "config"."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise UserError(f"{path} is not a readable checkpoint ({exc}).") from None
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise UserError(
-            f"{path} is not a skelcmd checkpoint (no model/config); a reference CMD checkpoint "
-            "must first go through `skelcmd convert-checkpoint`."
-        )
-    state["config"] = from_dict(PretrainConfig, state["config"])
-    return state
-
-
 def resume_config(out_dir: str | Path, overrides: list[str] | None = None) -> PretrainConfig:
-    """The config stored in `out_dir/last.pt`, with `--set` overrides applied."""
-    last = Path(out_dir) / "last.pt"
-    if not last.is_file():
-        raise UserError(f"--resume: {last} does not exist; start the run without --resume.")
-    stored = to_dict(load_checkpoint(last)["config"])
+    """The config stored in the checkpoint a resumed run continues from (`out_dir/last.pt`, or
+    see `skelcmd.checkpoints.resume_point`), with `--set` overrides applied."""
+    stored = to_dict(resume_point(out_dir)[1]["config"])
     config = from_dict(PretrainConfig, apply_overrides(stored, overrides or []))
     config.validate()
     return config
@@ -181,10 +171,15 @@ def resume_config(out_dir: str | Path, overrides: list[str] | None = None) -> Pr
 def pretrain(
     config: PretrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> Path:
-    """Pretrain CMD as `config` says into `out_dir`; return the path of `last.pt`."""
+    """Pretrain CMD as `config` says into `out_dir`; return the path of `last.pt`.
+
+    The main process holds `out_dir` for the whole run (`skelcmd.locking`): a second run into
+    the same folder is a UserError naming the first.
+    """
     world = init_world(config.train.device)
     try:
-        return _pretrain(config, Path(out_dir), world, resume, progress)
+        with folder_lock(out_dir, "pretrain") if world.is_main else nullcontext():
+            return _pretrain(config, Path(out_dir), world, resume, progress)
     finally:
         close_world()
 
@@ -196,7 +191,7 @@ def pretrain_or_reuse(config: PretrainConfig, out_dir: str | Path, progress: boo
     last = Path(out_dir) / "last.pt"
     if not last.is_file():
         return pretrain(config, out_dir, progress=progress)
-    state = load_checkpoint(last)
+    _, state, _ = resume_point(out_dir)
     if state["config"] != config:
         raise UserError(
             f"{out_dir} holds a pretraining run with another config; delete it or choose "
@@ -212,9 +207,24 @@ def _pretrain(
     config: PretrainConfig, out: Path, world: World, resume: bool, progress: bool
 ) -> Path:
     last = out / "last.pt"
-    checkpoint = None
+    checkpoint, kept = None, None  # what training continues from; the last good checkpoint
     if resume:
-        checkpoint = load_checkpoint(last)
+        kept, checkpoint, note = resume_point(out)
+        done, epochs = checkpoint["epoch"], config.optim.epochs
+        if note and world.is_main:
+            print(note, flush=True)
+        if done > epochs:
+            raise UserError(
+                f"--resume: {kept} has trained {done} epochs, more than optim.epochs={epochs}; "
+                f"nothing to do. To train longer, pass --set optim.epochs=N with N > {done}."
+            )
+        if done == epochs:
+            if world.is_main:
+                print(
+                    f"{out} is finished ({done} of {epochs} epochs); nothing to do. To train "
+                    f"longer: --resume --set optim.epochs=N with N > {done}."
+                )
+            return kept
     elif last.is_file():
         raise UserError(
             f"{out} already holds a run ({last.name}); pass --resume to continue it or choose "
@@ -244,7 +254,8 @@ def _pretrain(
     scaler = torch.amp.GradScaler(world.device.type, enabled=use_amp)
     start_epoch, history = 0, []
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        check_resumable(kept, checkpoint, config, dataset.layout, split.data.shape[4])
+        load_weights(model, checkpoint["model"], kept)
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
         set_rng_state(checkpoint["rng"][min(world.rank, len(checkpoint["rng"]) - 1)])
@@ -304,11 +315,16 @@ def _pretrain(
                 terms = network(view1, view2)
             loss = terms["loss"]
             if not torch.isfinite(loss):
-                kept = f"{last} (epoch {epoch})" if epoch else "none: no epoch finished"
+                then = (
+                    f"The last good checkpoint is {kept} (epoch {epoch}): lower optim.lr, or set "
+                    "train.amp=false, then --resume (with --set for the new values)."
+                    if kept is not None
+                    else "No epoch finished, so there is no checkpoint to resume: lower "
+                    "optim.lr, or set train.amp=false, and run the same command again."
+                )
                 raise TrainingDiverged(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    f"training stopped. The last good checkpoint is {kept}. Lower optim.lr, "
-                    "or set train.amp=false, then --resume (with --set for the new values)."
+                    f"training stopped. {then}"
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -350,6 +366,7 @@ def _pretrain(
                 "rng": states,
             }
             save_checkpoint(last, state)
+            kept = last
             if (epoch + 1) % config.train.checkpoint_every == 0:
                 save_checkpoint(out / f"epoch_{epoch + 1:04d}.pt", state)
             with atomic_path(out / "history.json") as tmp:
@@ -361,6 +378,8 @@ def _pretrain(
             )
     if writer is not None:
         writer.close()
+    if world.is_main:
+        print(f"wrote {last}")
     return last
 
 

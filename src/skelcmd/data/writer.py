@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from skelcmd.atomic import atomic_path
 from skelcmd.data.format import FORMAT_VERSION, ID_FIELDS, META_FILE
+from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
 
 
@@ -112,8 +114,10 @@ class DatasetWriter:
         benchmark: str,
         extra: dict[str, Any] | None = None,
         overwrite: bool = False,
+        inputs: Iterable[str | Path] = (),
     ):
         self.out, self.overwrite = Path(out), overwrite
+        self.inputs = [Path(p) for p in inputs]  # what --overwrite must never delete
         self.meta: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "source": source,
@@ -127,7 +131,8 @@ class DatasetWriter:
         self._splits: dict[str, SplitWriter] = {}
 
     def __enter__(self) -> DatasetWriter:
-        self._atomic = atomic_path(self.out, overwrite=self.overwrite)
+        check_replaceable(self.out, self.inputs, overwrite=self.overwrite)
+        self._atomic = atomic_path(self.out, directory=True)
         self.tmp = self._atomic.__enter__()
         self.tmp.mkdir()
         return self
@@ -164,6 +169,7 @@ def write_dataset(
     benchmark: str,
     extra: dict[str, Any] | None = None,
     overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
 ) -> Path:
     """Write in-memory samples as a data set, one split per boolean mask over the samples.
 
@@ -178,6 +184,7 @@ def write_dataset(
         benchmark=benchmark,
         extra=extra,
         overwrite=overwrite,
+        inputs=inputs,
     ) as writer:
         _, _, t_max, _, m = arrays["data"].shape
         for split, mask in split_masks.items():
@@ -190,6 +197,43 @@ def write_dataset(
                 **{key: arrays[key][index] for key in ID_FIELDS if key in arrays},
             )
     return Path(out)
+
+
+def check_replaceable(out: Path, inputs: Iterable[Path] = (), *, overwrite: bool) -> None:
+    """What a data set may be written over: nothing, an empty folder, or (with `overwrite`) a
+    skelcmd data set (a folder with its meta.json) that neither contains nor lies inside one
+    of the command's `inputs`. Anything else is a UserError, before any work is done."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise UserError(
+            f"{out} exists and is not a folder; a data set is a folder, so give an OUT_DIR "
+            "that does not exist yet. Nothing was deleted."
+        )
+    empty = not any(out.iterdir())
+    if not empty and not (out / META_FILE).is_file():
+        raise UserError(
+            f"{out} exists and is not a skelcmd data set (it has no {META_FILE}); --overwrite "
+            "only ever replaces a data set that skelcmd wrote. Give an OUT_DIR that does not "
+            "exist yet. Nothing was deleted."
+        )
+    if not overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it.")
+    if empty:
+        return  # nothing to lose
+    target = out.resolve()
+    for source in inputs:
+        where = Path(source).resolve()
+        if where == target or target in where.parents:
+            relation = "contains"
+        elif where in target.parents:
+            relation = "lies inside"
+        else:
+            continue
+        raise UserError(
+            f"{out} {relation} the input {source}; replacing it would delete the input. "
+            "Write the data set to a folder outside the input. Nothing was deleted."
+        )
 
 
 def _write_json(path: Path, obj: Any) -> None:

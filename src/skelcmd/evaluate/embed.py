@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from skelcmd import __version__
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, check_output_file
 from skelcmd.data.format import open_dataset
 from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
@@ -62,6 +62,8 @@ def embed(
         raise UserError(f"the features go to a .npy file; {out_file} has another suffix.")
     if batch_size < 1:
         raise UserError(f"the batch size must be at least 1, not {batch_size}.")
+    for path in (out_file, labels_path(out_file), out_file.with_suffix(".json")):
+        check_output_file(path, inputs=[checkpoint])
     dataset = open_dataset(data_dir)
     samples = dataset.split(split)
     target = pick_device(device)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, check_output_file
 from skelcmd.data.format import open_dataset
 from skelcmd.errors import UserError
 from skelcmd.evaluate.features import load_encoder_model, source_skeleton
@@ -117,7 +117,7 @@ def export_onnx(
     _require_onnx()
     from skelcmd.train import load_checkpoint  # train imports heavy deps
 
-    out_file = Path(out_file)
+    out_file = check_output_file(out_file, inputs=[checkpoint])
     if frames < 1:
         raise UserError(f"frames must be at least 1, not {frames}.")
     state = load_checkpoint(checkpoint)

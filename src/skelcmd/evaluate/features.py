@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from skelcmd.augment import center_crop_resize
+from skelcmd.checkpoints import load_weights
 from skelcmd.data.format import META_FILE, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError
@@ -228,5 +229,5 @@ def load_encoder_model(
         model = build_model(state["config"], data_layout, num_persons)
     if checkpoint is not None:
         _check_fits(path, state, model, data_layout, num_persons)
-        model.load_state_dict(state["model"])
+        load_weights(model, state["model"], path)
     return model.to(device).eval()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from skelcmd import __version__
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, staged_outputs
 from skelcmd.errors import UserError
 from skelcmd.evaluate import plots
 from skelcmd.evaluate.records import EVAL_DIR, PROTOCOLS, Record, now_iso, read_records
@@ -208,62 +208,63 @@ def build_report(
         raise UserError("give at least one run directory or record file to report on.")
     records = read_records(inputs)
     out = Path(out) if out is not None else default_out(inputs)
-    out.mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
-    lines = [
-        "# Results",
-        "",
-        f"Written by `skelcmd report` (skelcmd {__version__}, {now_iso()}) from "
-        f"{len(records)} evaluation record(s).",
-        "",
-    ]
-    notes: list[str] = []
-    images: list[str] = []
-    if records:
-        _, duplicates = pick_latest(records)
-        notes += duplicates
-        lines += ["## Top-1 accuracy (%)", "", markdown_table(*results_table(records)), ""]
-        lines += [f"{i}. {note}" for i, note in enumerate(_footnotes(records), 1)] + [""]
-        header, rows = results_table(records, format_best)
-        if rows:
-            title = "## Best epoch (as the reference reports)"
-            lines += [title, "", markdown_table(header, rows), ""]
-        header, rows = results_table(records, format_top5)
-        if rows:
-            lines += ["## Top-5 accuracy (%)", "", markdown_table(header, rows), ""]
-        panels = accuracy_panels(records)
-        if len(panels) > MAX_PANELS:
-            notes.append(f"The bar chart shows the first {MAX_PANELS} of {len(panels)} panels.")
-        name = plots.unique_name("accuracy.png", used)
-        plots.accuracy_bars(dict(list(panels.items())[:MAX_PANELS]), out / name)
-        images.append(f"![top-1, pretrained vs random init]({name})")
-    else:
-        notes.append(
-            f"No evaluation records (`{EVAL_DIR}/<protocol>_*.json`) below "
-            f"{', '.join(map(str, inputs))}."
-        )
-    for found_images, found_notes in (
-        plots.curve_pictures(inputs, out, used),
-        plots.tsne_pictures(inputs, [Path(e) for e in embeddings], out, used),
-    ):
-        images += found_images
-        notes += found_notes
-    if not records and not images:
-        raise UserError(
-            f"nothing to report below {', '.join(map(str, inputs))}: no evaluation records "
-            f"({EVAL_DIR}/<protocol>_*.json), no history.json, no embed_*.npy. Run `skelcmd "
-            "knn`, `linear` or `finetune` with --out pointing there first."
-        )
-    if images:
-        lines += ["## Figures", "", *[f"{image}\n" for image in images]]
-    if notes:
-        lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
-    if records:
-        lines += ["## Records", "", _sources(records, out), ""]
-    report = out / "report.md"
-    with atomic_path(report) as tmp:
-        tmp.write_text("\n".join(lines).rstrip() + "\n")
-    return report
+    # Every file goes into `out` at the end, or none does (a failure leaves `out` as it was).
+    with staged_outputs(out, "report") as stage:
+        used: set[str] = set()
+        lines = [
+            "# Results",
+            "",
+            f"Written by `skelcmd report` (skelcmd {__version__}, {now_iso()}) from "
+            f"{len(records)} evaluation record(s).",
+            "",
+        ]
+        notes: list[str] = []
+        images: list[str] = []
+        if records:
+            _, duplicates = pick_latest(records)
+            notes += duplicates
+            lines += ["## Top-1 accuracy (%)", "", markdown_table(*results_table(records)), ""]
+            lines += [f"{i}. {note}" for i, note in enumerate(_footnotes(records), 1)] + [""]
+            header, rows = results_table(records, format_best)
+            if rows:
+                title = "## Best epoch (as the reference reports)"
+                lines += [title, "", markdown_table(header, rows), ""]
+            header, rows = results_table(records, format_top5)
+            if rows:
+                lines += ["## Top-5 accuracy (%)", "", markdown_table(header, rows), ""]
+            panels = accuracy_panels(records)
+            if len(panels) > MAX_PANELS:
+                notes.append(f"The bar chart shows the first {MAX_PANELS} of {len(panels)} panels.")
+            name = plots.unique_name("accuracy.png", used)
+            plots.accuracy_bars(dict(list(panels.items())[:MAX_PANELS]), stage / name)
+            images.append(f"![top-1, pretrained vs random init]({name})")
+        else:
+            notes.append(
+                f"No evaluation records (`{EVAL_DIR}/<protocol>_*.json`) below "
+                f"{', '.join(map(str, inputs))}."
+            )
+        for found_images, found_notes in (
+            plots.curve_pictures(inputs, stage, used),
+            plots.tsne_pictures(inputs, [Path(e) for e in embeddings], stage, used),
+        ):
+            images += found_images
+            notes += found_notes
+        if not records and not images:
+            raise UserError(
+                f"nothing to report below {', '.join(map(str, inputs))}: no evaluation records "
+                f"({EVAL_DIR}/<protocol>_*.json), no history.json, no embed_*.npy. Run `skelcmd "
+                "knn`, `linear` or `finetune` with --out pointing there first."
+                + "".join(f"\n  {note}" for note in notes if note.startswith("No t-SNE picture of"))
+            )
+        if images:
+            lines += ["## Figures", "", *[f"{image}\n" for image in images]]
+        if notes:
+            lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
+        if records:
+            lines += ["## Records", "", _sources(records, out), ""]
+        with atomic_path(stage / "report.md") as tmp:
+            tmp.write_text("\n".join(lines).rstrip() + "\n")
+    return out / "report.md"
 
 
 def _sources(records: Sequence[Record], out: Path) -> str:

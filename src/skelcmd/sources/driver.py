@@ -15,7 +15,7 @@ import multiprocessing
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,11 +220,13 @@ def run(
     max_frames: int = 300,
     num_persons: int = 2,
     notes: list[str] | None = None,
+    inputs: Sequence[str | Path] = (),
 ) -> PrepareSummary:
     """Run `work` over `jobs` and write `out_dir/<benchmark>/` for every benchmark.
 
     Nothing is left behind if it fails: each data set is renamed into place only at the end,
     and the report `out_dir/prepare_report.txt` is written (atomically) after them.
+    `inputs` (the raw files and folders) are what `overwrite` may never delete.
     """
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}.")
@@ -247,6 +249,7 @@ def run(
                 source=source,
                 extra=dict(extra),
                 overwrite=overwrite,
+                inputs=inputs,
             )
             outcomes = _outcomes(stack, work, jobs, workers)  # fork before tqdm's thread
             bar = stack.enter_context(

@@ -231,7 +231,14 @@ def import_npz(
         )
         extra = {"file": file.name, "x_format": geometry["train"][1]}
         with DatasetWriter(
-            out, layout, names, source="npz", benchmark=benchmark, extra=extra, overwrite=overwrite
+            out,
+            layout,
+            names,
+            source="npz",
+            benchmark=benchmark,
+            extra=extra,
+            overwrite=overwrite,
+            inputs=[file],
         ) as writer:
             for split, (x_key, _) in SPLITS.items():
                 n, fmt, t, m = geometry[split]

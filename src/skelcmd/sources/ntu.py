@@ -260,4 +260,5 @@ def prepare_ntu(
         progress=progress,
         max_frames=max_frames,
         notes=notes,
+        inputs=[raw_dir],
     )

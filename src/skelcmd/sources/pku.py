@@ -299,4 +299,5 @@ def prepare_pku(
         progress=progress,
         max_frames=max_frames,
         notes=notes,
+        inputs=[skeleton_dir, label_dir, *files],
     )

@@ -194,7 +194,14 @@ def import_pyskl(
     ntu_style = all(NTU_NAME.fullmatch(name) for name in info)
     extra = {"file": file.name, "splits": chosen}
     with DatasetWriter(
-        out, layout, names_tuple, source="pyskl", benchmark=split, extra=extra, overwrite=overwrite
+        out,
+        layout,
+        names_tuple,
+        source="pyskl",
+        benchmark=split,
+        extra=extra,
+        overwrite=overwrite,
+        inputs=[file],
     ) as writer:
         for out_split, names in members.items():
             target = writer.add_split(out_split, len(names), t_max, m_max)

@@ -192,6 +192,7 @@ def import_utd_mhad(
         benchmark="xsub",
         extra=extra,
         overwrite=overwrite,
+        inputs=[raw_dir],
     ) as writer:
         for rec in tqdm(recordings, desc="utd-mhad", unit="file", disable=None):
             rec.data = _load(rec.path)
