@@ -1,6 +1,6 @@
 import pytest
 
-from skelcmd.atomic import atomic_path, staged_outputs, sweep_stale
+from skelcmd.atomic import atomic_path, staged_outputs, sweep_stale, temp_sibling
 from skelcmd.errors import UserError
 
 
@@ -81,27 +81,32 @@ def dead_pid():
 def test_temporaries_of_dead_processes_are_swept_and_a_swapped_out_target_restored(tmp_path):
     import os
 
+    def left_by(pid, target, kind="tmp"):
+        """The name `atomic_path` gives its temporary, as if process `pid` had made it."""
+        name = temp_sibling(target, kind).name.replace(f"-{os.getpid()}-", f"-{pid}-")
+        return target.with_name(name)
+
     target = tmp_path / "last.pt"
     dead, alive = dead_pid(), os.getppid()
-    stale = tmp_path / f".last.pt.tmp-{dead}-0123abcd"
-    running = tmp_path / f".last.pt.tmp-{alive}-0123abcd"
-    other = tmp_path / f".other.pt.tmp-{dead}-0123abcd"
-    for path in (stale, running, other):
+    stale, running = left_by(dead, target), left_by(alive, target)
+    other = left_by(dead, tmp_path / "other.pt")
+    host = stale.name[-8:-4]  # the digest of this host's name that starts the tag
+    elsewhere = tmp_path / f".last.pt.tmp-{dead}-{'0000' if host != '0000' else '1111'}abcd"
+    for path in (stale, running, other, elsewhere):  # elsewhere: another host's process
         path.write_text("x")
     with atomic_path(target) as tmp:
         tmp.write_text("new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["last.pt", running.name, other.name]
-    )
+    kept = ["last.pt", running.name, other.name, elsewhere.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
     # a crash between the two renames of a folder replacement: the old one comes back
     data = tmp_path / "ds"
-    old = tmp_path / f".ds.old-{dead}-0123abcd"
+    old, new = left_by(dead, data, "old"), left_by(dead, data)
     old.mkdir()
     (old / "meta.json").write_text("{}")
-    (tmp_path / f".ds.tmp-{dead}-0123abcd").mkdir()
+    new.mkdir()
     sweep_stale(data)
     assert (data / "meta.json").read_text() == "{}"
-    assert not old.exists() and not (tmp_path / f".ds.tmp-{dead}-0123abcd").exists()
+    assert not old.exists() and not new.exists()
 
 
 def test_staged_outputs_arrive_together_or_not_at_all(tmp_path):

@@ -9,18 +9,21 @@ target (or nothing) under the final name, never half a file. The rules, in one p
   file; what a folder output may replace beyond that is its caller's rule (data sets:
   `skelcmd.data.writer.check_replaceable`). `check_output_file` applies the file rule early.
 - Temporaries are named `.NAME.tmp-PID-TAG` (the old target, while it is swapped out,
-  `.NAME.old-PID-TAG`). A process killed without a chance to clean up (SIGKILL, power loss)
-  leaves them behind; the next write of the same target removes those of dead processes, and
-  puts back an old target that a crash left swapped out.
+  `.NAME.old-PID-TAG`; TAG starts with a digest of the host name). A process killed without a
+  chance to clean up (SIGKILL, power loss) leaves them behind; the next write of the same
+  target on the same host removes those of dead processes, and puts back an old target that a
+  crash left swapped out.
 - Folders created for an output are removed again if the write fails and they stayed empty.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +31,11 @@ from pathlib import Path
 
 from skelcmd.errors import UserError
 
-_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}")
+_TEMP = re.compile(
+    r"\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<host>[0-9a-f]{4})[0-9a-f]{4}"
+)
+# (a process id means something only on its own machine: temporaries of other hosts are kept)
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:4]
 _IN_TEXT = re.compile(r"(?<![^/\\\s(\"'])\.(?P<name>[^/\\\s]+?)\.(?:tmp|old)-\d+-[0-9a-f]{8}")
 
 
@@ -47,14 +54,14 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:
         return True  # someone else's process, or no way to tell: keep its files
     return True
 
 
 def temp_sibling(final: Path, kind: str = "tmp") -> Path:
     """A fresh temporary name beside `final` that `sweep_stale` recognises as this process's."""
-    return final.with_name(f".{final.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return final.with_name(f".{final.name}.{kind}-{os.getpid()}-{_HOST}{uuid.uuid4().hex[:4]}")
 
 
 def user_text(text: str) -> str:
@@ -71,7 +78,9 @@ def sweep_stale(final: str | Path) -> None:
         return
     for path in sorted(final.parent.glob(f".{glob.escape(final.name)}.*-*")):
         match = _TEMP.fullmatch(path.name)
-        if match is None or match["name"] != final.name or _alive(int(match["pid"])):
+        if match is None or match["name"] != final.name or match["host"] != _HOST:
+            continue
+        if _alive(int(match["pid"])):
             continue
         if match["kind"] == "old" and not (final.exists() or final.is_symlink()):
             os.replace(path, final)
