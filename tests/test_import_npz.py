@@ -179,7 +179,7 @@ def _bad_sample(kind: str) -> np.ndarray:
             "test split is empty",
         ),
         ({"x_train": _bad_sample("zeros")}, {}, "train sample 2 is all zeros"),
-        ({"x_train": _bad_sample("nan")}, {}, "train sample 2 holds NaN"),
+        ({"x_train": _bad_sample("nan")}, {}, r"sample train\[2\] holds coordinates that are NaN"),
         (
             {
                 "y_train": _one_hot(np.array([0, 3, 59, 2]), 60),

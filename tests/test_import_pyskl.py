@@ -194,7 +194,7 @@ def _set(index: int, key: str, value):
         ),
         (_content(), {"layout": "kinect20"}, r"shape \(1, 5, 25, 3\); expected \(M, T, 20, 3\)"),
         (_with(_set(2, "total_frames", 4)), {}, "A013'.*total_frames is 4 but keypoint holds 3"),
-        (_with(_set(2, "label", -1)), {}, "A013'.*label -1 is negative"),
+        (_with(_set(2, "label", -1)), {}, "A013'.*label -1 is outside 0"),
         (_with(_set(2, "label", "drink")), {}, "A013'.*label is 'drink'; expected an integer"),
         (_with(_set(2, "keypoint", np.full((1, 3, 25, 3), np.nan))), {}, "A013'.*NaN"),
         (_with(_set(2, "keypoint", [[1.0]])), {}, "A013'.*expected a numeric array"),

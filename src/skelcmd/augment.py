@@ -39,10 +39,10 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         ratio = tuple(float(r) for r in self.ratio_range)
-        if len(ratio) != 2 or not 0.0 < ratio[0] <= ratio[1]:
+        if len(ratio) != 2 or not 0.0 < ratio[0] <= ratio[1] <= 1.0:
             raise UserError(
                 f"augment.ratio_range {list(self.ratio_range)} must be two numbers "
-                "0 < low <= high (e.g. [0.1, 1.0])."
+                "0 < low <= high <= 1 (shares of the valid frames, e.g. [0.1, 1.0])."
             )
         self.ratio_range = ratio  # type: ignore[assignment]
         for name in ("min_frames", "out_frames"):

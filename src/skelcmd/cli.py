@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -615,6 +616,13 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _print_error(message: str) -> None:
+    """One error paragraph on stderr, naming the user's paths, never skelcmd's temporaries."""
+    from skelcmd.atomic import user_text
+
+    print(f"skelcmd: error: {user_text(message)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -623,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"skelcmd: error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         return 2
     except BrokenPipeError:  # e.g. `skelcmd info DIR | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -632,11 +640,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         where = f" ({exc.filename})" if exc.filename else ""
-        print(
-            f"skelcmd: error: {exc.strerror or exc}{where}. Check the path and its permissions "
-            "(run with --debug for a traceback).",
-            file=sys.stderr,
-        )
+        advice = "Check the path and its permissions"
+        if exc.errno == errno.ENAMETOOLONG:  # outputs are written under a name 30 chars longer
+            advice = "Give a shorter file name (skelcmd first writes under a longer one)"
+        _print_error(f"{exc.strerror or exc}{where}. {advice} (run with --debug for a traceback).")
         return 2
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, require_file
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,9 @@ def layout_from_dict(spec: dict[str, Any], source: str = "layout") -> Layout:
     missing = [key for key in ("name", "joints", "parents") if key not in spec]
     if missing:
         raise UserError(f"{source}: the layout lacks {', '.join(missing)}.")
+    for key in ("joints", "parents"):
+        if not isinstance(spec[key], (list, tuple)) or not spec[key]:
+            raise UserError(f"{source}: the layout's {key} must be a non-empty list.")
     joints = [str(j) for j in spec["joints"]]
 
     def resolve(ref: Any, what: str) -> int:
@@ -191,8 +194,7 @@ def get_layout(name_or_path: str | Path | dict[str, Any] | Layout) -> Layout:
         return LAYOUTS[key]
     path = Path(key)
     if path.suffix in (".yaml", ".yml", ".json"):
-        if not path.is_file():
-            raise UserError(f"layout file {path} does not exist.")
+        require_file(path, "layout file")
         try:
             spec = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:

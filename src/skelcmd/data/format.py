@@ -106,15 +106,7 @@ def open_dataset(path: str | Path, *, check_values: bool = True) -> Dataset:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{meta_path} is not valid JSON ({exc}); re-create the data set.") from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise UserError(
-            f"{meta_path} has format version {version!r}; this skelcmd reads version "
-            f"{FORMAT_VERSION}. Re-create the data set with this version."
-        )
-    for key in ("layout", "class_names", "splits"):
-        if key not in meta:
-            raise UserError(f"{meta_path} lacks the key {key!r}; re-create the data set.")
+    _check_meta(meta, meta_path)
     layout = layout_from_dict(meta["layout"], source=str(meta_path))
     class_names = tuple(meta["class_names"])
     splits = {
@@ -134,15 +126,84 @@ def open_dataset(path: str | Path, *, check_values: bool = True) -> Dataset:
     )
 
 
+_META_TYPES = {  # key: (type, what it must be, required)
+    "layout": (dict, "a mapping", True),
+    "class_names": (list, "a list of class names", True),
+    "splits": (dict, "a mapping of split names to their details", True),
+    "source": (str, "a string", False),
+    "benchmark": (str, "a string", False),
+    "channels": (str, "a string", False),
+    "extra": (dict, "a mapping", False),
+}
+
+
+def _check_meta(meta: Any, meta_path: Path) -> None:
+    """The shape of meta.json: a UserError naming the key at fault (never a TypeError later)."""
+    fix = "re-create the data set."
+    if not isinstance(meta, dict):
+        raise UserError(f"{meta_path} holds a {type(meta).__name__}, not a mapping; {fix}")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UserError(
+            f"{meta_path} has format version {version!r}; this skelcmd reads version "
+            f"{FORMAT_VERSION}. Re-create the data set with this version."
+        )
+    for key, (kind, what, required) in _META_TYPES.items():
+        if key not in meta and required:
+            raise UserError(f"{meta_path} lacks the key {key!r}; {fix}")
+        if key in meta and not isinstance(meta[key], kind):
+            raise UserError(f"{meta_path}: {key!r} is {meta[key]!r}, not {what}; {fix}")
+    names = meta["class_names"]
+    if not names or not all(isinstance(name, str) for name in names):
+        raise UserError(f"{meta_path}: 'class_names' must list one string per class; {fix}")
+    for name, info in meta["splits"].items():
+        count = info.get("num_samples") if isinstance(info, dict) else None
+        ids = info.get("ids", []) if isinstance(info, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise UserError(
+                f"{meta_path}: split {name!r} must be a mapping with a positive "
+                f"'num_samples', not {info!r}; {fix}"
+            )
+        if not isinstance(ids, list) or not all(key in ID_FIELDS for key in ids):
+            raise UserError(
+                f"{meta_path}: split {name!r} has ids {ids!r}; expected a list of "
+                f"{', '.join(ID_FIELDS)}; {fix}"
+            )
+
+
+def npy_reason(exc: BaseException) -> str:
+    """Why numpy could not read a .npy file, without its advice to load pickled data unsafely."""
+    text = str(exc)
+    if "pickle" in text or "Object arrays" in text or "Python objects" in text:
+        return (
+            "it holds pickled Python objects, which skelcmd never loads: loading them could run "
+            "code hidden in the file"
+        )
+    return text
+
+
+def read_npy(
+    path: str | Path, *, mmap: bool = False, fix: str = "re-create the data set"
+) -> np.ndarray:
+    """A plain .npy array (memory-mapped with `mmap`), never pickled objects; a missing,
+    damaged or pickled file is a UserError naming `path` and ending with `fix`."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a .npy file" if path.is_dir() else "does not exist"
+        raise UserError(f"{path} {what}; {fix}.")
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # else numpy tries it as a pickle and says so
+                raise ValueError("it does not start with the .npy header")
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .npy file ({npy_reason(exc)}); {fix}.") from None
+
+
 def _load_array(path: Path, mmap: bool = False) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path} is missing; the data set is incomplete, re-create it.")
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(
-            f"{path} is not a readable .npy file ({exc}); re-create the data set."
-        ) from None
+    return read_npy(path, mmap=mmap)
 
 
 def _open_split(

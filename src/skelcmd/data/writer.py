@@ -17,6 +17,7 @@ import numpy as np
 
 from skelcmd.atomic import atomic_path
 from skelcmd.data.format import FORMAT_VERSION, ID_FIELDS, META_FILE
+from skelcmd.data.values import check_samples, to_float32
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
 
@@ -24,11 +25,21 @@ from skelcmd.skeleton import Layout
 class SplitWriter:
     """Streams samples of one split into a preallocated memory-mapped array."""
 
-    def __init__(self, folder: Path, name: str, capacity: int, shape: tuple[int, int, int]):
+    def __init__(
+        self,
+        folder: Path,
+        name: str,
+        capacity: int,
+        shape: tuple[int, int, int],
+        *,
+        num_classes: int | None = None,
+        where: str = "",
+    ):
         if capacity < 1:
             raise ValueError(f"split {name!r}: capacity must be positive, got {capacity}")
         folder.mkdir(parents=True)
         self.folder, self.name, self.count = folder, name, 0
+        self.num_classes, self.where = num_classes, where  # for `check_samples`
         self.data = np.lib.format.open_memmap(
             folder / "data.npy", mode="w+", dtype=np.float32, shape=(capacity, 3, *shape)
         )
@@ -46,8 +57,10 @@ class SplitWriter:
         names: list[str] | None = None,
         **ids: np.ndarray,
     ) -> None:
-        """Add n samples: `data` (n, 3, T, V, M) with T <= T_max (zero-padded to T_max)."""
-        data = np.asarray(data)
+        """Add n samples: `data` (n, 3, T, V, M) with T <= T_max (zero-padded to T_max).
+
+        Bad values (`skelcmd.data.values.check_samples`) are a UserError naming the sample."""
+        data = to_float32(data)
         n = len(data)
         _, _, t_max, v, m = self.data.shape
         if data.ndim != 5 or data.shape[1] != 3 or data.shape[3:] != (v, m):
@@ -63,6 +76,13 @@ class SplitWriter:
         for key, value in {"lengths": lengths, "labels": labels, **ids}.items():
             if np.shape(value) != (n,):
                 raise ValueError(f"split {self.name!r}: {key} must have shape ({n},)")
+        if self.num_classes is not None:
+            start = self.count
+            check_samples(
+                data, lengths, labels, ids, max_frames=t_max, num_classes=self.num_classes,
+                name_of=lambda i: names[i] if names else f"{self.name}[{start + i}]",
+                where=self.where,
+            )  # fmt: skip
         # Each slot is written once into a freshly created (zero-filled) file: the padding
         # beyond the batch's frames is already zero, and writing it would only cost I/O.
         self.data[self.count : self.count + n, :, : data.shape[2]] = data
@@ -141,7 +161,12 @@ class DatasetWriter:
         if name in self._splits:
             raise ValueError(f"split {name!r} added twice")
         writer = SplitWriter(
-            self.tmp / name, name, capacity, (max_frames, self.num_joints, num_persons)
+            self.tmp / name,
+            name,
+            capacity,
+            (max_frames, self.num_joints, num_persons),
+            num_classes=len(self.meta["class_names"]),
+            where=str(self.inputs[0]) if len(self.inputs) == 1 else self.meta["source"],
         )
         self._splits[name] = writer
         return writer

@@ -190,8 +190,9 @@ def _check_fits(
     ]
     names_differ = source is not None and source.joint_names != layout.joint_names
     persons_differ = source_persons is not None and source_persons != num_persons
-    if not (wrong or names_differ or persons_differ):
-        return
+    if not (names_differ or persons_differ):
+        if not wrong or (source is not None and source_persons is not None):
+            return  # the same skeleton: `load_weights` names any misshapen tensor
     detail = f" Mismatched tensors: {', '.join(wrong[:3])}." if wrong else ""
     raise UserError(
         f"checkpoint {checkpoint} does not fit this data set: it was pretrained on "

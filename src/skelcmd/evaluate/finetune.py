@@ -74,8 +74,10 @@ class FinetuneConfig(TrainRecipe):
                 f"label_fraction is {self.label_fraction}; give a fraction in (0, 1], "
                 "e.g. 0.01 for 1 % of the labels."
             )
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise UserError(f"seeds must be a non-empty list of distinct ints, not {self.seeds}.")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise UserError(
+                f"seeds must be a non-empty list of distinct ints >= 0, not {self.seeds}."
+            )
         if self.eval_every < 1:
             raise UserError(f"eval_every must be at least 1, not {self.eval_every}.")
 

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from skelcmd.atomic import atomic_path
+from skelcmd.data.format import read_npy
 from skelcmd.errors import UserError
 
 _STYLE_GRID = {"color": "#e4e4e4", "linewidth": 0.5}
@@ -271,8 +272,8 @@ def tsne_pictures(
         )
         try:
             tsne_plot(
-                np.load(file, mmap_mode="r"),
-                np.load(labels_file),
+                read_npy(file, mmap=True, fix="write it again with `skelcmd embed`"),
+                read_npy(labels_file, fix="write it again with `skelcmd embed`"),
                 out / name,
                 class_names=meta.get("class_names"),
                 title=title,

@@ -54,8 +54,13 @@ class TrainRecipe:
         for key in ("batch_size", "epochs", "frames", "min_frames", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise UserError(f"{name}.{key} must be at least 1, not {getattr(self, key)}.")
-        if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0 or self.workers < 0:
-            raise UserError(f"{name}: lr must be > 0; momentum, weight_decay, workers >= 0.")
+        if self.lr <= 0 or self.gamma <= 0:
+            raise UserError(f"{name}: lr and gamma must be > 0, not {self.lr} and {self.gamma}.")
+        for key in ("momentum", "weight_decay", "workers", "seed"):
+            if getattr(self, key) < 0:
+                raise UserError(f"{name}.{key} must be at least 0, not {getattr(self, key)}.")
+        if any(m < 1 for m in self.milestones):
+            raise UserError(f"{name}.milestones {self.milestones} must be epochs >= 1.")
         low, high = self.crop_range
         if not 0 < low <= high <= 1:
             raise UserError(f"{name}.crop_range {list(self.crop_range)} must be 0 < lo <= hi <= 1.")

@@ -8,7 +8,10 @@ A class-name spec is one of
     a path                   a UTF-8 text file, one name a line (blank lines are skipped)
     a list / tuple of str    the names themselves
 
-and must give exactly one name per class.
+and must give exactly one name per class. Labels are 0-based class indices: at most
+`MAX_LABEL` in any file (importers refuse larger ones before casting them), and without names
+at most `MAX_GENERATED_CLASSES` classes are made up, so that a stray label such as 1e9 is an
+error, not a billion class names.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 from skelcmd.errors import UserError
 
 BUILTIN_CLASS_SETS = {"ntu60": 60, "ntu120": 120}
+MAX_LABEL = 2**31 - 1  # the largest label any importer accepts (int32, so no cast wraps it)
+MAX_GENERATED_CLASSES = 10_000  # most classes named class_1 .. class_K without a names spec
 
 ClassNamesSpec = str | Path | Sequence[str] | None
 
@@ -52,6 +57,13 @@ def resolve_class_names(
     """
     if num_classes < 1:
         raise UserError(f"{where} has no classes; check its labels.")
+    if spec is None and num_classes > MAX_GENERATED_CLASSES:
+        raise UserError(
+            f"{where} has labels up to {num_classes - 1:,}, so {num_classes:,} classes; without "
+            f"class names skelcmd makes up at most {MAX_GENERATED_CLASSES:,} (class_1, "
+            "class_2, ...). Check the labels (0-based class indices), or give one name per "
+            "class with --classes FILE."
+        )
     if spec is None:
         builtin = f"ntu{num_classes}"
         if layout_name == "ntu25" and builtin in BUILTIN_CLASS_SETS:
@@ -63,6 +75,10 @@ def resolve_class_names(
             names, source = ntu_class_names(BUILTIN_CLASS_SETS[key]), f"the built-in set {key!r}"
         elif Path(key).is_file():
             names, source = _read_names_file(Path(key)), f"the class-name file {key}"
+        elif Path(key).is_dir():
+            raise UserError(
+                f"class names {key}: a folder, not a file; give a text file with one name a line."
+            )
         else:
             raise UserError(
                 f"class names {key!r}: no such file, and not a built-in set "

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from skelcmd.atomic import atomic_path
+from skelcmd.data.values import BadSample
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
@@ -39,8 +40,9 @@ REASONS = {  # why an input is not in the output; the listed ones are named in t
     "missing": "on the dataset authors' missing-skeleton list",
     "ntu120-only": "NTU-120-only samples (action > 60 or setup > 17), ignored for NTU-60",
     "not-in-split": "videos not listed in the split file",
+    "no-label": "videos whose label file lists no action",
 }
-LISTED = ("bad-file", "bad-name", "other-file", "no-body")
+LISTED = ("bad-file", "bad-name", "other-file", "no-body", "no-label")
 _LIST_AT_MOST = 20
 IN_FLIGHT = 64  # jobs per worker handed out ahead of the writer
 
@@ -240,6 +242,9 @@ def run(
             capacity[benchmark, split] += job.num_samples
     try:
         with ExitStack() as stack:
+            # The writer refuses non-finite values, naming the sample (skelcmd.data.values);
+            # numpy's warnings about overflowing casts (forked workers inherit this) add noise.
+            stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
             output = _Output(
                 stack,
                 out_dir,
@@ -268,12 +273,27 @@ def run(
                     excluded.append(Exclusion(job.name, "bad-file", outcome.error))
                 excluded, notes = excluded + outcome.excluded, notes + outcome.notes
                 for sample in outcome.samples:
+                    try:  # the writer checks the values (skelcmd.data.values) before writing
+                        output.add(sample, job.splits, (max_frames, num_persons))
+                    except BadSample as exc:
+                        if not skip_bad:
+                            raise UserError(f"{exc} Or pass --skip-bad to skip such samples "
+                                            "and list them.") from None  # fmt: skip
+                        excluded.append(Exclusion(job.name, "bad-file", exc.reason))
+                        continue
                     resampled += sample.resampled
-                    output.add(sample, job.splits, (max_frames, num_persons))
             counts = output.finish(
                 num_excluded=len(excluded), num_resampled=resampled,
                 excluded={k: len(v) for k, v in group_by_reason(excluded).items()},
             )  # fmt: skip
+        notes += [
+            f"the {benchmark} data set has no {split} split: no input belongs to it (they hold "
+            f"only {', '.join(splits)} samples of {benchmark}), so evaluation, which needs "
+            "train and test, cannot use it. Check the inputs."
+            for benchmark, splits in counts.items()
+            for split in SPLITS
+            if split not in splits
+        ]
         if resampled:
             notes.append(
                 f"{resampled:,} samples longer than {max_frames} frames were resampled "

@@ -19,10 +19,12 @@ from typing import IO
 import numpy as np
 from tqdm import tqdm
 
+from skelcmd.data.format import npy_reason
+from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, require_file
 from skelcmd.skeleton import Layout, get_layout
-from skelcmd.sources.classnames import resolve_class_names
+from skelcmd.sources.classnames import MAX_LABEL, resolve_class_names
 
 CHUNK = 512
 SPLITS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
@@ -33,12 +35,19 @@ def _read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dt
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            return np.lib.format.read_array_header_1_0(f)
-        if version == (2, 0):
-            return np.lib.format.read_array_header_2_0(f)
-        raise ValueError(f"unsupported .npy version {version}")
+            header = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
     except ValueError as exc:
-        raise UserError(f"{where} is not a readable .npy member ({exc}).") from None
+        raise UserError(f"{where} is not a readable .npy member ({npy_reason(exc)}).") from None
+    if any(size < 0 for size in header[0]):
+        raise UserError(
+            f"{where} is not a readable .npy member: its header gives the shape {header[0]}, "
+            "with a negative size; the archive is damaged, re-create it."
+        )
+    return header
 
 
 def _read_full(archive: zipfile.ZipFile, key: str, where: str) -> np.ndarray:
@@ -46,7 +55,8 @@ def _read_full(archive: zipfile.ZipFile, key: str, where: str) -> np.ndarray:
         try:
             return np.lib.format.read_array(f, allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise UserError(f"{where} is not a readable numeric array ({exc}).") from None
+            reason = npy_reason(exc)
+            raise UserError(f"{where} is not a readable numeric array ({reason}).") from None
 
 
 def _iter_chunks(
@@ -92,11 +102,11 @@ def _labels(y: np.ndarray, where: str) -> tuple[np.ndarray, int | None]:
                 f"({bad.size} such rows); give exactly one 1 per row, or int labels (N,)."
             )
         return y.argmax(axis=1).astype(np.int64), y.shape[1]
-    bad = np.flatnonzero((y < 0) | (y != np.round(y)))
+    bad = np.flatnonzero((y < 0) | (y != np.round(y)) | (y > MAX_LABEL))
     if bad.size:
         raise UserError(
             f"{where}: sample {bad[0]} has label {y[bad[0]]}; labels must be whole numbers "
-            f">= 0 ({bad.size} such samples)."
+            f"0..{MAX_LABEL} (0-based class indices; {bad.size} such samples)."
         )
     return y.astype(np.int64), None
 
@@ -150,19 +160,16 @@ def _x_geometry(
 
 
 def _to_nctvm(block: np.ndarray, x_format: str, m: int, v: int) -> np.ndarray:
-    """(n, T, M*V*3) or (n, 3, T, V, M) -> (n, 3, T, V, M) float32."""
+    """(n, T, M*V*3) or (n, 3, T, V, M) -> (n, 3, T, V, M) float32 (a value too large for
+    float32 becomes inf, which the writer refuses, naming the sample)."""
     if x_format == "ntmvc":
         n, t, _ = block.shape
         block = block.reshape(n, t, m, v, 3).transpose(0, 4, 1, 3, 2)
-    return np.ascontiguousarray(block, dtype=np.float32)
+    return np.ascontiguousarray(to_float32(block))
 
 
 def _lengths(block: np.ndarray, split: str, start: int, where: str) -> np.ndarray:
     """Frames up to the last one with any non-zero number; `block` is (n, 3, T, V, M)."""
-    finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
-    if not finite.all():
-        index = start + int(np.argmin(finite))
-        raise UserError(f"{where}: {split} sample {index} holds NaN or infinite coordinates.")
     nonzero = (block != 0).any(axis=(1, 3, 4))  # (n, T)
     empty = np.flatnonzero(~nonzero.any(axis=1))
     if empty.size:
@@ -192,8 +199,7 @@ def import_npz(
     if x_format not in X_FORMATS:
         raise UserError(f"unknown x format {x_format!r}; use one of {', '.join(X_FORMATS)}.")
     layout = get_layout(layout)
-    if not file.is_file():
-        raise UserError(f"archive {file} does not exist; give the .npz file to import.")
+    require_file(file, "archive", "give the .npz file to import")
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as exc:

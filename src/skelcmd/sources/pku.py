@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, excerpt, looks_binary, require_file
 from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
 from skelcmd.sources.normalize import process
 from skelcmd.sources.ntu import _resource, check_benchmarks
@@ -60,11 +60,17 @@ def read_split_file(path: str | Path) -> dict[str, dict[str, str]]:
     benchmark and the part; the other lines (and the rest of a header after its colon) list
     videos, separated by commas or spaces.
     """
-    path = Path(path)
+    path = require_file(path, "the split file", "give cross-subject.txt or cross-view.txt")
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise UserError(f"cannot read the split file {path} ({exc.strerror}).") from None
+    if looks_binary(text):
+        raise UserError(
+            f"{path} is not a text file (it holds binary data); give the official split file, "
+            "cross-subject.txt or cross-view.txt."
+        )
+    lines = text.splitlines()
     benchmark, part, parts = _benchmark_named(path.stem), None, {}
     for number, line in enumerate(lines, 1):
         head, _, rest = line.partition(":")
@@ -97,7 +103,8 @@ def read_split_file(path: str | Path) -> dict[str, dict[str, str]]:
 
 
 def _split_help(path: Path, lines: list[str], problem: str) -> str:
-    head = "\n".join(f"    {line[:100]}" for line in lines[:4]) or "    (empty)"
+    head = "\n".join(f"    {excerpt(line, 100, quote=False)}" for line in lines[:4])
+    head = head or "    (empty)"
     return (
         f"{path}: {problem}. Expected the official format: 'Training videos:', a line of "
         "comma-separated videos, 'Validataion videos:', a line of videos; named "
@@ -119,7 +126,7 @@ def read_labels(path: Path) -> tuple[list[tuple[int, int, int, int]], int]:
         if len(values) not in (3, 4) or not all(re.fullmatch(r"\d+", v) for v in values[:3]):
             raise UserError(
                 f"{path}: line {number}: expected action_id,start_frame,end_frame,"
-                f"confidence (whole numbers), found {line.strip()!r}."
+                f"confidence (whole numbers), found {excerpt(line.strip())}."
             )
         action, start, end = (int(v) for v in values[:3])
         if not 1 <= action <= NUM_CLASSES:
@@ -169,10 +176,10 @@ def _read_slowly(path: Path, raw: bytes, count: int, what: str) -> list[list[flo
             values = [float(token) for token in tokens]
         except ValueError:
             token = next(t for t in tokens if not _is_float(t))
-            raise UserError(f"{path}: line {number}: {token!r} is not a number.") from None
+            raise UserError(f"{path}: line {number}: {excerpt(token)} is not a number.") from None
         if not all(map(math.isfinite, values)):
             token = tokens[next(i for i, v in enumerate(values) if not math.isfinite(v))]
-            raise UserError(f"{path}: line {number}: NaN or infinite value {token!r}.")
+            raise UserError(f"{path}: line {number}: NaN or infinite value {excerpt(token)}.")
         rows.append(values)
     return rows
 
@@ -266,6 +273,9 @@ def prepare_pku(
             bad.append(Exclusion(f"{video}.txt", "bad-file", str(exc)))
             continue
         notes += [f"{label}: {swapped} rows with start > end were swapped."] * bool(swapped)
+        if not clips:
+            excluded.append(Exclusion(f"{video}.txt", "no-label", f"{label} lists no action"))
+            continue
         ids = {"views": VIEWS[_VIDEO.fullmatch(video).group(1)]} if with_views else {}
         payload = (str(skeleton), video, clips, ids, align, max_frames)
         splits_of = {b: splits[b][video] for b in chosen if video in splits[b]}
@@ -285,7 +295,7 @@ def prepare_pku(
     }
     return run(
         out_dir,
-        [j for j in jobs if j.num_samples],
+        jobs,
         _work,
         source="pku-mmd",
         class_names=class_names(),

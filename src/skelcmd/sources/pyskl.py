@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, require_file
 from skelcmd.skeleton import Layout, get_layout
-from skelcmd.sources.classnames import resolve_class_names
+from skelcmd.sources.classnames import MAX_LABEL, resolve_class_names
 
 BATCH = 256
 NTU_NAME = re.compile(r"S(\d+)C(\d+)P(\d+)R(\d+)A(\d+)")
@@ -75,8 +77,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def load_pickle(path: str | Path) -> Any:
     """Load a pickle with the restricted unpickler; every failure is a UserError."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"annotation file {path} does not exist; give a pyskl .pkl file.")
+    require_file(path, "annotation file", "give a pyskl .pkl file")
     try:
         with open(path, "rb") as f:
             return _RestrictedUnpickler(f, str(path)).load()
@@ -109,8 +110,10 @@ def _check_sample(ann: Any, where: str, layout: Layout) -> tuple[int, int, int]:
     for key, value in (("label", label), ("total_frames", frames)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
             raise UserError(f"{where}: {key} is {value!r}; expected an integer.")
-    if label < 0:
-        raise UserError(f"{where}: label {label} is negative; labels are 0-based class indices.")
+    if not 0 <= label <= MAX_LABEL:
+        raise UserError(
+            f"{where}: label {label} is outside 0..{MAX_LABEL}; labels are 0-based class indices."
+        )
     if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.dtype.kind not in "fiu":
         raise UserError(
             f"{where}: keypoint has shape {getattr(kp, 'shape', type(kp).__name__)}; expected "
@@ -180,7 +183,20 @@ def import_pyskl(
                 f"{file}: split {source!r} lists {len(absent)} frame_dir without annotation, "
                 f"e.g. {', '.join(absent[:3])}; the file is inconsistent."
             )
+        repeated = [name for name, count in Counter(names).items() if count > 1]
+        if repeated:
+            raise UserError(
+                f"{file}: split {source!r} lists {len(repeated)} frame_dir more than once, e.g. "
+                f"{', '.join(repeated[:3])}; a sample is listed once per split. Fix the file."
+            )
         members[out_split] = [str(name) for name in names]
+    both = sorted(set(members["train"]) & set(members["test"]))
+    if both:
+        raise UserError(
+            f"{file}: {len(both)} frame_dir are in both {chosen['train']!r} and "
+            f"{chosen['test']!r}, e.g. {', '.join(both[:3])}; a sample tested on must not be "
+            "trained on. Fix the split lists, or choose another benchmark with --split."
+        )
     info = {
         name: _check_sample(by_dir[name], f"{file}: annotation {name!r}", layout)
         for names in members.values()
@@ -212,7 +228,8 @@ def import_pyskl(
                     data = np.zeros((len(batch), 3, t, layout.num_joints, m_max), np.float32)
                     for i, name in enumerate(batch):
                         kp = by_dir[name]["keypoint"]  # (M, T, V, C) -> (C, T, V, M)
-                        data[i, :, : kp.shape[1], :, : kp.shape[0]] = kp.transpose(3, 1, 2, 0)
+                        kp = to_float32(kp.transpose(3, 1, 2, 0))  # (C, T, V, M)
+                        data[i, :, : kp.shape[1], :, : kp.shape[3]] = kp
                     ids = {}
                     if ntu_style:
                         groups = [NTU_NAME.fullmatch(name).groups() for name in batch]

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
+from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
@@ -156,7 +157,7 @@ def _load(path: Path) -> np.ndarray:
     if not np.isfinite(skel).all():
         raise UserError(f"{path}: {VARIABLE} holds NaN or infinite coordinates; re-download it.")
     # (V, C, T) -> (C, T, V) -> (C, T, V, M=1)
-    return np.ascontiguousarray(skel.transpose(1, 2, 0), dtype=np.float32)[..., None]
+    return np.ascontiguousarray(to_float32(skel.transpose(1, 2, 0)))[..., None]
 
 
 def import_utd_mhad(
