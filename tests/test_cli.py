@@ -50,7 +50,7 @@ def tiny_dataset(tmp_path):
 def test_info_prints_splits_classes_and_lengths(tiny_dataset, capsys):
     assert main(["info", str(tiny_dataset)]) == 0
     out = capsys.readouterr().out
-    assert "layout     ntu25 (25 joints)   classes 2" in out
+    assert "layout     ntu25 (25 joints)   channels xyz   classes 2" in out
     lines = out.splitlines()
     train = next(line for line in lines if line.startswith("train"))
     assert train.split()[:6] == ["train", "4", "10/10/10.0/10", "12", "1", "subjects"]

@@ -190,7 +190,7 @@ def _set(index: int, key: str, value):
         (
             _with(lambda c: c["annotations"][1].update(_annotation(TRAIN[1], 59, 2, 7, c=2))),
             {},
-            "S001C002P002R002A060'.*2D coordinates \\(C = 2\\); only 3D",
+            "mixes 2D and 3D keypoints",
         ),
         (_content(), {"layout": "kinect20"}, r"shape \(1, 5, 25, 3\); expected \(M, T, 20, 3\)"),
         (_with(_set(2, "total_frames", 4)), {}, "A013'.*total_frames is 4 but keypoint holds 3"),

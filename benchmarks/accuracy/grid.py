@@ -2,7 +2,9 @@
 evaluation on every stream and the ensemble.
 
 A grid file (YAML) names the data set, the pretraining preset, the encoders and the seeds; see
-`utd_mhad.yaml`. Every cell lives in `OUT/<encoder>/<method>/seed<k>/`: the pretraining run
+`utd_mhad.yaml`. With `folds` (e.g. `sbu.yaml`: fold1 .. fold5, one data set each under `data`)
+every cell runs once per fold, in `OUT/<fold>/...`, and the summary averages over seeds and
+folds. Every cell lives in `OUT/<encoder>/<method>/seed<k>/`: the pretraining run
 (MoCo and CMD), the evaluation records (`eval/`) and `cell.json`, written last, which marks the
 cell done. A half-finished grid therefore resumes: done cells are read back, a pretraining run
 that stopped is resumed from its `last.pt`, and nothing finished is run again.
@@ -43,7 +45,7 @@ CELL_FILE = "cell.json"
 class GridSpec:
     """What a grid file holds (every list of overrides is `key=value` strings, as `--set`)."""
 
-    data: str  # a prepared data set (`skelcmd info` reads it)
+    data: str  # a prepared data set (`skelcmd info` reads it), or the folder of the folds
     pretrain: str  # a pretraining preset or YAML file
     encoders: dict[str, list[str]]  # name -> overrides selecting and sizing that encoder
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -53,6 +55,7 @@ class GridSpec:
     knn_overrides: list[str] = field(default_factory=list)
     linear: str = "linear"
     linear_overrides: list[str] = field(default_factory=list)
+    folds: list[str] = field(default_factory=list)  # data sets under `data`, e.g. fold1 .. fold5
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -80,20 +83,30 @@ class Cell:
     encoder: str
     method: str
     seed: int
+    fold: str = ""  # a data set under the grid's `data`; "" when the grid has no folds
 
     @property
     def name(self) -> str:
-        return f"{self.encoder}/{self.method}/seed{self.seed}"
+        return (
+            f"{self.fold}/" if self.fold else ""
+        ) + f"{self.encoder}/{self.method}/seed{self.seed}"
 
 
 def cells(spec: GridSpec) -> list[Cell]:
-    """Seed by seed, so a grid stopped part-way already has whole seeds to compare."""
+    """Seed by seed (and fold by fold), so a grid stopped part-way already has whole seeds to
+    compare."""
     return [
-        Cell(encoder, method, seed)
+        Cell(encoder, method, seed, fold)
         for seed in spec.seeds
+        for fold in spec.folds or [""]
         for encoder in spec.encoders
         for method in spec.methods
     ]
+
+
+def data_path(spec: GridSpec, cell: Cell) -> str:
+    """The data set a cell trains and is evaluated on: `data`, or its fold under `data`."""
+    return str(Path(spec.data) / cell.fold) if cell.fold else spec.data
 
 
 def pretrain_config(spec: GridSpec, cell: Cell) -> PretrainConfig:
@@ -102,7 +115,7 @@ def pretrain_config(spec: GridSpec, cell: Cell) -> PretrainConfig:
     return load_config(
         spec.pretrain,
         [
-            f"data.path={spec.data}",
+            f"data.path={data_path(spec, cell)}",
             *spec.overrides,
             *spec.encoders[cell.encoder],
             *method,
@@ -131,7 +144,7 @@ def write_untrained(config: PretrainConfig, path: Path) -> Path:
     persons = dataset.split(config.data.split).data.shape[4]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
-        model = build_model(config, dataset.layout, persons)
+        model = build_model(config, dataset.layout, persons, channels=dataset.channels)
     save_checkpoint(path, checkpoint_state(model, config, dataset.layout, persons))
     return path
 
@@ -168,7 +181,7 @@ def run_cell(spec: GridSpec, cell: Cell, out: Path, progress: bool = True) -> di
         records = evaluate(
             protocol,
             checkpoint,
-            spec.data,
+            data_path(spec, cell),
             config=config,
             random_init=cell.method == "random",
             out_dir=folder,

@@ -16,6 +16,7 @@ import torch
 from grid import Cell, GridSpec, eval_config, pretrain_config
 
 from skelcmd.augment import two_views
+from skelcmd.channels import coordinate_dims
 from skelcmd.data.format import open_dataset
 from skelcmd.distributed import pick_device
 from skelcmd.train import build_model
@@ -36,11 +37,13 @@ def _timed(fn: Any, repeats: int, device: torch.device) -> float:
 
 def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, float]:
     """{"pretrain": seconds, "eval": seconds} estimated for one cell of `cell.encoder`."""
-    config = pretrain_config(spec, Cell(cell.encoder, "cmd", cell.seed))
+    config = pretrain_config(spec, Cell(cell.encoder, "cmd", cell.seed, cell.fold))
     dataset = open_dataset(config.data.path, check_values=False)
     train = dataset.split(config.data.split)
     device = pick_device(config.train.device)
-    model = build_model(config, dataset.layout, train.data.shape[4], device)  # as training does
+    persons, channels = train.data.shape[4], dataset.channels
+    model = build_model(config, dataset.layout, persons, device, channels=channels)  # as training
+    coords = coordinate_dims(channels)
     batch = config.optim.batch_size
     data = torch.tensor(np.asarray(train.data[:batch]), device=device)
     lengths = torch.tensor(np.asarray(train.lengths[:batch]), device=device)
@@ -48,7 +51,7 @@ def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, floa
     amp = config.train.amp and device.type == "cuda"  # as training runs it
 
     def step() -> None:
-        views = two_views(data, lengths, config.augment)
+        views = two_views(data, lengths, config.augment, coords=coords)
         with torch.autocast(device.type, enabled=amp):
             loss = model(*views)["loss"]
         loss.backward()

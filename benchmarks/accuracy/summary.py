@@ -1,8 +1,10 @@
-"""Summaries of a grid's finished cells: mean +- std over seeds, as JSON and as a markdown table.
+"""Summaries of a grid's finished cells: mean +- std over seeds (and folds, for a grid with
+folds), as JSON and as a markdown table.
 
-Standard deviations are over seeds with ddof=1 (the sample standard deviation); with one seed
-there is none. The "CMD - MoCo" rows are paired by seed (same seed, same data order and
-initial weights), which cancels much of the seed-to-seed spread the two share.
+Standard deviations are over the runs (seeds x folds) with ddof=1 (the sample standard
+deviation); with one run there is none. The "CMD - MoCo" rows are paired by seed and fold (same
+seed, same data, same data order and initial weights), which cancels much of the run-to-run
+spread the two share.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def summarise(spec: GridSpec, done: dict[Cell, dict[str, Any]]) -> dict[str, Any
     for encoder in spec.encoders:
         for method in spec.methods:
             mine = {
-                c.seed: r for c, r in done.items() if (c.encoder, c.method) == (encoder, method)
+                (c.seed, c.fold): r
+                for c, r in done.items()
+                if (c.encoder, c.method) == (encoder, method)
             }
             if not mine:
                 continue
@@ -49,9 +53,12 @@ def summarise(spec: GridSpec, done: dict[Cell, dict[str, Any]]) -> dict[str, Any
                 for protocol in PROTOCOLS
                 for stream in streams
             }
-            rows.append({"encoder": encoder, "method": method, "seeds": sorted(mine), **scores})
+            seeds = sorted({seed for seed, _ in mine})
+            rows.append(
+                {"encoder": encoder, "method": method, "seeds": seeds, "runs": len(mine), **scores}
+            )
         pairs = {
-            c.seed: (r, done.get(Cell(encoder, "moco", c.seed)))
+            (c.seed, c.fold): (r, done.get(Cell(encoder, "moco", c.seed, c.fold)))
             for c, r in done.items()
             if (c.encoder, c.method) == (encoder, "cmd")
         }
@@ -64,8 +71,14 @@ def summarise(spec: GridSpec, done: dict[Cell, dict[str, Any]]) -> dict[str, Any
                 for protocol in PROTOCOLS
                 for stream in streams
             }
-            differences.append({"encoder": encoder, "seeds": sorted(pairs), **scores})
-    return {"streams": streams, "rows": rows, "differences": differences}
+            seeds = sorted({seed for seed, _ in pairs})
+            differences.append({"encoder": encoder, "seeds": seeds, "runs": len(pairs), **scores})
+    return {
+        "streams": streams,
+        "rows": rows,
+        "differences": differences,
+        "folds": list(spec.folds),
+    }
 
 
 def _cell_text(score: dict[str, Any], signed: bool = False) -> str:
@@ -79,23 +92,30 @@ def markdown(summary: dict[str, Any], title: str) -> str:
     """One table: a row per encoder and method, a column per protocol and stream."""
     streams = summary["streams"]
     columns = [f"{p}/{s}" for p in PROTOCOLS for s in streams]
-    header = ["encoder", "init", "seeds"] + [
+    folds = summary.get("folds") or []
+    header = ["encoder", "init", "seeds x folds" if folds else "seeds"] + [
         f"{PROTOCOL_LABELS[c.split('/')[0]]} {c.split('/')[1]}" for c in columns
     ]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * 3 + "---:|" * len(columns))
     for row in summary["rows"]:
-        cells = [row["encoder"], LABELS[row["method"]], str(len(row["seeds"]))]
+        cells = [row["encoder"], LABELS[row["method"]], str(row.get("runs", len(row["seeds"])))]
         lines.append("| " + " | ".join(cells + [_cell_text(row[c]) for c in columns]) + " |")
     for diff in summary["differences"]:
-        cells = [diff["encoder"], "CMD − MoCo, paired", str(len(diff["seeds"]))]
+        cells = [
+            diff["encoder"],
+            "CMD − MoCo, paired",
+            str(diff.get("runs", len(diff["seeds"]))),
+        ]
         lines.append(
             "| " + " | ".join(cells + [_cell_text(diff[c], signed=True) for c in columns]) + " |"
         )
+    over = f"seeds and the {len(folds)} folds ({', '.join(folds)})" if folds else "seeds"
+    paired = "seed by seed and fold by fold" if folds else "seed by seed"
     lines += [
         "",
-        "Top-1 accuracy (%) on the test split, mean ± standard deviation over seeds (ddof 1). "
-        "Linear: the last epoch. The paired rows are CMD minus MoCo seed by seed.",
+        f"Top-1 accuracy (%) on the test split, mean ± standard deviation over {over} (ddof 1). "
+        f"Linear: the last epoch. The paired rows are CMD minus MoCo {paired}.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -2,14 +2,17 @@
 
 Each view of a sample is a temporal crop-resize within its valid frames, then, with
 probability `p_corrupt`, a joint corruption (`corrupt_joints` joints set to zero or multiplied
-by a random 3x3 matrix, 1/2 each), otherwise a shear (a 3x3 matrix with unit diagonal).
+by a random 3x3 matrix, 1/2 each), otherwise a shear (a 3x3 matrix with unit diagonal). For 2D
+data the matrices are 2x2 and act on x, y only; a score channel is left as it is, except that a
+joint a corruption zeroes loses its score too (`skelcmd.channels`).
 
 Every step is a *draw* (all random numbers of the batch, one call: `draw_crop`,
 `draw_spatial`) and an *apply* (tensor arithmetic on those draws: `resize_frames`,
 `apply_spatial`), so a test can replay the same draws through a plain per-sample version.
 Nothing loops over samples, frames or joints in Python.
 
-Shapes: x is (N, C=3, T, V, M), `lengths` (N,) int64 valid frames (clamped to 1..T). Outputs
+Shapes: x is (N, C, T, V, M), `lengths` (N,) int64 valid frames (clamped to 1..T); its first
+`coords` channels are coordinates (all C unless told: 3 for xyz, 2 for xy and xy+score). Outputs
 follow x's device and dtype; random numbers come from `generator` (a torch.Generator on x's
 device) or torch's global generator for that device.
 """
@@ -60,7 +63,7 @@ class SpatialDraw(NamedTuple):
     corrupt: Tensor  # (N,) bool: joint corruption (True) or shear (False)
     zero: Tensor  # (N,) bool: a corruption zeroes its joints (True) or transforms them
     joints: Tensor  # (N, V) bool: the joints a corruption touches, `num_joints` per row
-    matrix: Tensor  # (N, 3, 3): xyz -> matrix @ xyz; entries U(-1, 1), unit diagonal for shear
+    matrix: Tensor  # (N, D, D), D coordinates: p -> matrix @ p; U(-1, 1), unit diagonal for shear
 
 
 def _rand(
@@ -166,8 +169,10 @@ def draw_spatial(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     generator: torch.Generator | None = None,
+    dims: int = 3,
 ) -> SpatialDraw:
-    """Random spatial augmentation choices for n samples of `num_joints_total` joints."""
+    """Random spatial augmentation choices for n samples of `num_joints_total` joints whose
+    first `dims` channels are coordinates (the matrices are dims x dims)."""
     if not 0 <= num_joints <= num_joints_total:
         raise UserError(
             f"joint corruption picks {num_joints} joints but the skeleton has "
@@ -179,28 +184,35 @@ def draw_spatial(
     chosen = _rand((n, num_joints_total), device, generator).argsort(dim=1)[:, :num_joints]
     joints = torch.zeros(n, num_joints_total, dtype=torch.bool, device=device)
     joints.scatter_(1, chosen, True)
-    matrix = _rand((n, 3, 3), device, generator) * 2 - 1
-    diagonal = torch.eye(3, dtype=torch.bool, device=device)
+    matrix = _rand((n, dims, dims), device, generator) * 2 - 1
+    diagonal = torch.eye(dims, dtype=torch.bool, device=device)
     matrix = torch.where(diagonal & ~corrupt[:, None, None], 1.0, matrix).to(dtype)
     return SpatialDraw(corrupt, zero, joints, matrix)
 
 
 def apply_spatial(x: Tensor, draw: SpatialDraw) -> Tensor:
-    """Joint corruption or shear of every sample as drawn: (N, 3, T, V, M) -> same shape.
+    """Joint corruption or shear of every sample as drawn: (N, C, T, V, M) -> same shape.
 
-    Shear: xyz -> matrix @ xyz at every joint. Corruption: only the chosen joints change, to
-    zero (a zero matrix: exactly 0 for finite coordinates) or to matrix @ xyz. Every frame and
-    person of a sample shares its draw.
+    With D = the draw's matrix size, the first D channels are coordinates p. Shear: p ->
+    matrix @ p at every joint. Corruption: only the chosen joints change, to zero (a zero
+    matrix: exactly 0 for finite coordinates; channels after the D coordinates, a score, are
+    zeroed too) or to matrix @ p (the other channels kept). Every frame and person of a sample
+    shares its draw.
     """
     n, c, t, v, m = x.shape
-    if c != 3:
-        raise ValueError(f"spatial augmentation needs xyz channels (C=3), got C={c}")
+    d = draw.matrix.shape[-1]
+    if c < d:
+        raise ValueError(f"a {d}x{d} spatial augmentation needs {d} coordinates, got C={c}")
     zeroed = (draw.corrupt & draw.zero)[:, None, None]
     matrix = torch.where(zeroed, 0.0, draw.matrix).to(x.dtype)
-    moved = torch.bmm(matrix, x.reshape(n, 3, t * v * m)).view(n, 3, t, v * m)
+    flat = x.reshape(n, c, t * v * m)
+    moved = torch.bmm(matrix, flat[:, :d])
+    if c > d:  # a score: kept, but a zeroed joint has none
+        moved = torch.cat([moved, torch.where(zeroed, 0.0, flat[:, d:])], dim=1)
+    moved = moved.view(n, c, t, v * m)
     touched = draw.joints | ~draw.corrupt[:, None]  # (N, V)
     touched = touched[:, :, None].expand(n, v, m).reshape(n, 1, 1, v * m)
-    return torch.where(touched, moved, x.reshape(n, 3, t, v * m)).view(n, c, t, v, m)
+    return torch.where(touched, moved, x.reshape(n, c, t, v * m)).view(n, c, t, v, m)
 
 
 def spatial_augment(
@@ -208,9 +220,13 @@ def spatial_augment(
     p_corrupt: float = 0.5,
     num_joints: int = 15,
     generator: torch.Generator | None = None,
+    coords: int | None = None,
 ) -> Tensor:
-    """With probability p_corrupt joint corruption, else shear, per sample: same shape as x."""
-    draw = draw_spatial(x.shape[0], x.shape[3], p_corrupt, num_joints, x.device, x.dtype, generator)
+    """With probability p_corrupt joint corruption, else shear, per sample: same shape as x.
+    The first `coords` channels (default: all) are the coordinates the matrices act on."""
+    n, c, _, v, _ = x.shape
+    dims = c if coords is None else coords
+    draw = draw_spatial(n, v, p_corrupt, num_joints, x.device, x.dtype, generator, dims)
     return apply_spatial(x, draw)
 
 
@@ -219,13 +235,14 @@ def augment(
     lengths: Tensor,
     cfg: AugmentConfig | None = None,
     generator: torch.Generator | None = None,
+    coords: int | None = None,
 ) -> Tensor:
     """One augmented view: crop-resize, then corruption or shear. -> (N, C, out_frames, V, M)."""
     cfg = AugmentConfig() if cfg is None else cfg
     cropped = crop_resize(
         x, lengths, cfg.ratio_range, cfg.min_frames, cfg.out_frames, generator=generator
     )
-    return spatial_augment(cropped, cfg.p_corrupt, cfg.corrupt_joints, generator=generator)
+    return spatial_augment(cropped, cfg.p_corrupt, cfg.corrupt_joints, generator, coords)
 
 
 def two_views(
@@ -233,6 +250,8 @@ def two_views(
     lengths: Tensor,
     cfg: AugmentConfig | None = None,
     generator: torch.Generator | None = None,
+    coords: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Two independently augmented views of every sample, each (N, C, out_frames, V, M)."""
-    return augment(x, lengths, cfg, generator), augment(x, lengths, cfg, generator)
+    """Two independently augmented views of every sample, each (N, C, out_frames, V, M); the
+    first `coords` channels (default: all) are coordinates (see `apply_spatial`)."""
+    return augment(x, lengths, cfg, generator, coords), augment(x, lengths, cfg, generator, coords)

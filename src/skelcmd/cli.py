@@ -23,7 +23,8 @@ Typical session:
   skelcmd synth data/synth                 # the built-in synthetic data set (x-sub and x-view)
   skelcmd info data/synth/xsub             # what is in it
   skelcmd show data/synth/xsub --index 5 --out sample.gif
-  skelcmd import utd-mhad UTD_DIR data/utd # also: import npz | pyskl, prepare ntu60 | pku-mmd
+  skelcmd import utd-mhad UTD_DIR data/utd # also: import npz | pyskl | kinetics-skeleton | sbu
+                                           #   | clips (your own), prepare ntu60 | pku-mmd
 Run `skelcmd COMMAND --help` for the options of a command."""
 
 
@@ -56,6 +57,7 @@ def _show(args: argparse.Namespace) -> None:
         title=title,
         frames=args.frames,
         up=up,
+        channels=dataset.channels,
     )
     print(f"wrote {out}")
 
@@ -103,6 +105,43 @@ def _import_pyskl(args: argparse.Namespace) -> None:
         args.out_dir,
         split=args.split,
         layout=args.layout,
+        class_names=args.classes,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {out}")
+
+
+def _import_kinetics(args: argparse.Namespace) -> None:
+    from skelcmd.sources.kinetics import import_kinetics
+
+    summary = import_kinetics(
+        args.clips_dir,
+        args.label_file,
+        args.out_dir,
+        split=args.split,
+        test=args.test,
+        class_names=args.classes,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    print(summary.format())
+
+
+def _import_sbu(args: argparse.Namespace) -> None:
+    from skelcmd.sources.sbu import import_sbu
+
+    for out in import_sbu(args.raw_dir, args.out_dir, overwrite=args.overwrite):
+        print(f"wrote {out}")
+
+
+def _import_clips(args: argparse.Namespace) -> None:
+    from skelcmd.sources.clips import import_clips
+
+    out = import_clips(
+        args.manifest,
+        args.out_dir,
+        layout=args.layout,
+        channels=args.channels,
         class_names=args.classes,
         overwrite=args.overwrite,
     )
@@ -396,14 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="layout of x: ntmvc = (N, T, M*V*C) as in CTR-GCN, nctvm = (N, C, T, V, M); "
         "auto decides by the number of dimensions (default)",
     )
-    k = kind("pyskl", _import_pyskl, "A pyskl-style annotation pickle with 3D keypoints.")
+    k = kind(
+        "pyskl", _import_pyskl, "A pyskl-style annotation pickle: 3D keypoints, or 2D with scores."
+    )
     k.add_argument("file", metavar="FILE")
     k.add_argument("out_dir", metavar="OUT_DIR")
     k.add_argument(
         "--split", required=True, help="benchmark, e.g. xsub (uses xsub_train, xsub_val)"
     )
     for k in (kinds.choices["npz"], kinds.choices["pyskl"]):
-        k.add_argument("--layout", default="ntu25", help="layout name or YAML file (default ntu25)")
+        k.add_argument(
+            "--layout",
+            default="ntu25",
+            help="layout name or YAML file (default ntu25; pyskl: coco17 for 2D keypoints)",
+        )
         k.add_argument(
             "--classes",
             default=None,
@@ -412,6 +457,66 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _add_overwrite(k)
     kinds.choices["npz"].add_argument("--benchmark", default="", help="benchmark name to record")
+    kinds.choices["pyskl"].set_defaults(layout=None)  # decided by the keypoints: 3D or 2D
+    k = kind(
+        "kinetics-skeleton",
+        _import_kinetics,
+        "The Kinetics-skeleton release (ST-GCN's OpenPose 2D poses): <id>.json clips and their "
+        "label file; 2 persons by summed score per frame, clips without a skeleton left out.",
+    )
+    k.add_argument("clips_dir", metavar="CLIPS_DIR", help="folder of <video id>.json clips")
+    k.add_argument("label_file", metavar="LABEL_JSON", help="e.g. kinetics_val_label.json")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    k.add_argument(
+        "--split",
+        help="split of these clips (default: test if the label file's name says val or test, "
+        "else train)",
+    )
+    k.add_argument(
+        "--test",
+        nargs=2,
+        metavar=("CLIPS_DIR", "LABEL_JSON"),
+        help="a second folder and label file, written as the test split",
+    )
+    k.add_argument(
+        "--classes",
+        help="class names, one a line in label order, e.g. label_name.txt (default: the names "
+        "in the label files)",
+    )
+    k.add_argument(
+        "--workers", type=_positive_int, default=1, help="parallel processes (default 1)"
+    )
+    _add_overwrite(k)
+    k = kind(
+        "sbu",
+        _import_sbu,
+        "SBU Kinect Interaction (282 two-person sequences) as OUT_DIR/fold1 .. fold5, the "
+        "standard 5-fold cross-validation, in metres.",
+    )
+    k.add_argument("raw_dir", metavar="RAW_DIR", help="folder holding s01s02, s01s03, ...")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    _add_overwrite(k)
+    k = kind(
+        "clips",
+        _import_clips,
+        "Your own clips, listed in a manifest CSV (path,label,split[,subject,view,"
+        "person_count]); each a .npy (T, V, C) / (M, T, V, C) or a .csv / .txt of one frame a "
+        "line.",
+    )
+    k.add_argument("manifest", metavar="MANIFEST.csv")
+    k.add_argument("out_dir", metavar="OUT_DIR")
+    k.add_argument("--layout", required=True, help="a built-in layout name or a YAML file")
+    k.add_argument(
+        "--channels",
+        choices=["xyz", "xy", "xy+score"],
+        default="xyz",
+        help="what each joint's numbers are (default xyz)",
+    )
+    k.add_argument(
+        "--classes",
+        help="class names, one a line (default: the labels of the manifest, sorted)",
+    )
+    _add_overwrite(k)
 
     p = command("prepare", None, "Prepare NTU RGB+D 60/120 or PKU-MMD from the raw files.")
     kind = _kind_adder(p.add_subparsers(dest="kind", metavar="DATASET", required=True))

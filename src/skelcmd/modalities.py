@@ -1,11 +1,13 @@
 """Skeleton modalities derived on the training device: joint, motion and bone.
 
-A modality is a function `(x, layout) -> tensor` in the `MODALITIES` registry; the list of
-modalities a run uses is configuration (`derive(x, ["bone", "joint"], layout)`), so adding one
-means registering one function, never editing code written once per modality.
+A modality is a function `(x, layout, channels) -> tensor` in the `MODALITIES` registry; the
+list of modalities a run uses is configuration (`derive(x, ["bone", "joint"], layout)`), so
+adding one means registering one function, never editing code written once per modality.
 
-Shapes: x is (N, C, T, V, M) (coordinates, frames, joints, persons); every modality returns a
-tensor of the same shape, dtype and device.
+Shapes: x is (N, C, T, V, M) (channels, frames, joints, persons); every modality returns a
+tensor of the same shape, dtype and device. `channels` (`skelcmd.channels`: xyz, xy or
+xy+score) says whether the last channel is a confidence score: motion and bone difference the
+coordinates only, and give a score channel the mean score of the two points they subtract.
 """
 
 from __future__ import annotations
@@ -16,21 +18,31 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from skelcmd.channels import has_score
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
 
 
-def to_joint(x: Tensor, layout: Layout | None = None) -> Tensor:
+def _keep_score(diff: Tensor, a: Tensor, b: Tensor, channels: str) -> Tensor:
+    """`diff` (= a - b) with its score channel, if `channels` has one, replaced by (a + b) / 2."""
+    if not has_score(channels):
+        return diff
+    return torch.cat([diff[:, :-1], (a[:, -1:] + b[:, -1:]) / 2], dim=1)
+
+
+def to_joint(x: Tensor, layout: Layout | None = None, channels: str = "xyz") -> Tensor:
     """The joint coordinates themselves: (N, C, T, V, M) -> the same tensor (no copy)."""
     return x
 
 
-def to_motion(x: Tensor, layout: Layout | None = None) -> Tensor:
-    """Frame differences `x[:, :, t + 1] - x[:, :, t]`; the last frame is 0.
+def to_motion(x: Tensor, layout: Layout | None = None, channels: str = "xyz") -> Tensor:
+    """Frame differences `x[:, :, t + 1] - x[:, :, t]`; the last frame is 0. A score channel
+    holds the mean score of frames t and t + 1 instead.
 
     (N, C, T, V, M) -> (N, C, T, V, M).
     """
-    diff = x[:, :, 1:] - x[:, :, :-1]
+    later, earlier = x[:, :, 1:], x[:, :, :-1]
+    diff = _keep_score(later - earlier, later, earlier, channels)
     return torch.cat([diff, torch.zeros_like(x[:, :, :1])], dim=2)
 
 
@@ -41,20 +53,22 @@ def _parent_index(layout: Layout, device: torch.device) -> Tensor:
     return torch.tensor(parents, dtype=torch.long, device=device)
 
 
-def to_bone(x: Tensor, layout: Layout) -> Tensor:
+def to_bone(x: Tensor, layout: Layout, channels: str = "xyz") -> Tensor:
     """Bone vectors `x[..., v, :] - x[..., parent(v), :]` for every (v, parent) bone pair.
 
-    A root (a joint that is its own parent) has a zero bone. (N, C, T, V, M) -> same shape.
+    A root (a joint that is its own parent) has a zero bone. A score channel holds the mean
+    score of the joint and its parent instead. (N, C, T, V, M) -> same shape.
     """
     if x.shape[3] != layout.num_joints:
         raise UserError(
             f"the skeletons have {x.shape[3]} joints but layout {layout.name!r} has "
             f"{layout.num_joints}; choose the layout that matches the data."
         )
-    return x - x.index_select(3, _parent_index(layout, x.device))
+    parents = x.index_select(3, _parent_index(layout, x.device))
+    return _keep_score(x - parents, x, parents, channels)
 
 
-MODALITIES: dict[str, Callable[[Tensor, Layout], Tensor]] = {
+MODALITIES: dict[str, Callable[[Tensor, Layout, str], Tensor]] = {
     "joint": to_joint,
     "motion": to_motion,
     "bone": to_bone,
@@ -79,6 +93,8 @@ def check_modalities(names: Sequence[str]) -> list[str]:
     return names
 
 
-def derive(x: Tensor, names: Sequence[str], layout: Layout) -> dict[str, Tensor]:
+def derive(
+    x: Tensor, names: Sequence[str], layout: Layout, channels: str = "xyz"
+) -> dict[str, Tensor]:
     """Every named modality of x, in the order given: {name: (N, C, T, V, M)}."""
-    return {name: MODALITIES[name](x, layout) for name in check_modalities(names)}
+    return {name: MODALITIES[name](x, layout, channels) for name in check_modalities(names)}

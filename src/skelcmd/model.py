@@ -90,6 +90,7 @@ class CMD(nn.Module):
     `skelcmd.distributed.gather_batch` under DDP); the queue size must be a multiple of
     that global batch. `side_by_side` runs the branches' encoders concurrently in threads
     when the inputs are on the CPU (see `skelcmd.side_by_side`); other devices ignore it.
+    `channels` (`skelcmd.channels`: xyz, xy, xy+score) says what the input's C channels are.
     """
 
     def __init__(
@@ -105,6 +106,7 @@ class CMD(nn.Module):
         mlp: bool = True,
         gather: Callable[[Tensor], Tensor] = _identity,
         side_by_side: bool = False,
+        channels: str = "xyz",
     ) -> None:
         super().__init__()
         self.modalities = tuple(check_modalities(modalities))
@@ -120,6 +122,7 @@ class CMD(nn.Module):
                 "cmd.topk or raise model.queue_size."
             )
         self.layout = layout
+        self.channels = channels
         self.momentum = momentum
         self.temperature = temperature
         self.gather = gather
@@ -142,8 +145,8 @@ class CMD(nn.Module):
         "loss/cmd" (unweighted) and "loss/cmd/<a>-><b>" for every ordered pair; CMD terms
         are 0 when not computed. In training mode also updates key encoders and queues.
         """
-        x1 = derive(view1, self.modalities, self.layout)
-        x2 = derive(view2, self.modalities, self.layout)
+        x1 = derive(view1, self.modalities, self.layout, self.channels)
+        x2 = derive(view2, self.modalities, self.layout, self.channels)
         branches = [self.branches[m] for m in self.modalities]
         if self.training:
             for branch in branches:
@@ -202,4 +205,5 @@ class CMD(nn.Module):
             raise UserError(
                 f"modality {modality!r} was not pretrained; this model has {list(self.modalities)}."
             )
-        return self.branches[modality].encoder_q(derive(x, [modality], self.layout)[modality])
+        x = derive(x, [modality], self.layout, self.channels)[modality]
+        return self.branches[modality].encoder_q(x)

@@ -180,7 +180,40 @@ KINECT20 = _builtin(
     2,
 )
 
-LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (NTU25, KINECT20)}
+# SBU Kinect Interaction, 15 joints in the data set's order, rooted at the torso.
+SBU15 = _builtin(
+    "sbu15",
+    "head neck torso shoulder_left elbow_left hand_left shoulder_right elbow_right hand_right "
+    "hip_left knee_left foot_left hip_right knee_right foot_right",
+    [2, 3, 3, 2, 4, 5, 2, 7, 8, 3, 10, 11, 3, 13, 14],
+    3,
+)
+
+# 2D keypoints from video. COCO-17 is the order of COCO, MMPose (HRNet) and pyskl's 2D
+# annotations; its tree and graph centre (the nose) are pyskl's `coco` graph.
+COCO17 = _builtin(
+    "coco17",
+    "nose eye_left eye_right ear_left ear_right shoulder_left shoulder_right elbow_left "
+    "elbow_right wrist_left wrist_right hip_left hip_right knee_left knee_right ankle_left "
+    "ankle_right",
+    [1, 1, 1, 2, 3, 1, 1, 6, 7, 8, 9, 6, 7, 12, 13, 14, 15],
+    1,
+)
+
+# OpenPose COCO-18, the order of the Kinetics-skeleton release; tree and graph centre (the
+# neck) are ST-GCN's `openpose` graph.
+OPENPOSE18 = _builtin(
+    "openpose18",
+    "nose neck shoulder_right elbow_right wrist_right shoulder_left elbow_left wrist_left "
+    "hip_right knee_right ankle_right hip_left knee_left ankle_left eye_right eye_left "
+    "ear_right ear_left",
+    [2, 2, 2, 3, 4, 2, 6, 7, 3, 9, 10, 6, 12, 13, 1, 1, 15, 16],
+    2,
+)
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout for layout in (NTU25, KINECT20, SBU15, COCO17, OPENPOSE18)
+}
 
 
 def get_layout(name_or_path: str | Path | dict[str, Any] | Layout) -> Layout:

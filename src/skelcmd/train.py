@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from skelcmd.atomic import atomic_path
 from skelcmd.augment import two_views
+from skelcmd.channels import coordinate_dims, num_channels
 from skelcmd.checkpoints import (
     check_resumable,
     load_checkpoint,  # noqa: F401 (skelcmd.train.load_checkpoint)
@@ -53,11 +54,18 @@ def build_model(
     num_persons: int,
     device: torch.device | str = "cpu",
     world_size: int = 1,
+    channels: str = "xyz",
 ) -> CMD:
     """The CMD model of `config` on `device`, set to train as `world_size` processes would
-    (the modalities' encoders side by side on the CPU: `use_modality_threads`)."""
+    (the modalities' encoders side by side on the CPU: `use_modality_threads`), for input
+    (N, C, T, V, M) of `channels` (`skelcmd.channels`), `layout` and `num_persons`."""
     encoder = partial(
-        build_encoder, config.model.encoder, layout, num_persons, **config.model.encoder_args
+        build_encoder,
+        config.model.encoder,
+        layout,
+        num_persons,
+        num_channels(channels),
+        **config.model.encoder_args,
     )
     model = CMD(
         encoder,
@@ -70,6 +78,7 @@ def build_model(
         cmd=config.cmd,
         mlp=config.model.mlp,
         gather=gather_batch,
+        channels=channels,
     ).to(device)
     model.side_by_side = use_modality_threads(config, model, torch.device(device), world_size)
     return model
@@ -147,8 +156,9 @@ def checkpoint_state(
     epoch: int = 0,
     history: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What every skelcmd checkpoint holds: the model, its config, the data set's skeleton,
-    the epochs trained and their history. Training adds the optimizer, scaler and RNG states."""
+    """What every skelcmd checkpoint holds: the model, its config, the data set's skeleton
+    (layout, persons, channels), the epochs trained and their history. Training adds the
+    optimizer, scaler and RNG states."""
     return {
         "model": model.state_dict(),
         "epoch": epoch,
@@ -156,6 +166,7 @@ def checkpoint_state(
         "config": to_dict(config),
         "layout": layout.to_dict(),
         "num_persons": num_persons,
+        "channels": model.channels,
     }
 
 
@@ -243,7 +254,9 @@ def _pretrain(
         )
     torch.manual_seed(config.train.seed + world.rank)
 
-    model = build_model(config, dataset.layout, split.data.shape[4], world.device, world.size)
+    model = build_model(
+        config, dataset.layout, split.data.shape[4], world.device, world.size, dataset.channels
+    )
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.optim.lr,
@@ -280,6 +293,7 @@ def _pretrain(
         world_size=world.size,
     )
     steps = len(loader)
+    coords = coordinate_dims(dataset.channels)  # what shear and corruption act on
     if config.train.max_steps_per_epoch:
         steps = min(steps, config.train.max_steps_per_epoch)
     writer = None
@@ -310,7 +324,7 @@ def _pretrain(
             if step == steps:
                 break
             data = data.to(world.device, non_blocking=True)
-            view1, view2 = two_views(data, lengths.to(world.device), config.augment)
+            view1, view2 = two_views(data, lengths.to(world.device), config.augment, coords=coords)
             with torch.autocast(world.device.type, enabled=use_amp):
                 terms = network(view1, view2)
             loss = terms["loss"]

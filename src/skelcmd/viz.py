@@ -1,8 +1,10 @@
-"""Draw skeleton sequences: a strip of 3D frames as a PNG, or an animated GIF.
+"""Draw skeleton sequences: a strip of frames as a PNG, or an animated GIF.
 
-Coordinates are Kinect camera axes (x right, y up, z depth, metres); they are plotted as
-(x, z, y) so that y is vertical. Figures are built with `Figure` + `FigureCanvasAgg`, so
-importing this module never changes the pyplot backend of the caller.
+3D coordinates are Kinect camera axes (x right, y up, z depth, metres); they are plotted as
+(x, z, y) so that y is vertical. 2D keypoints (`xy`, `xy+score` data, `skelcmd.channels`) are
+image coordinates and are drawn flat, with y pointing down as in the image; a score channel is
+not drawn. Figures are built with `Figure` + `FigureCanvasAgg`, so importing this module never
+changes the pyplot backend of the caller.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mpl_toolkits.mplot3d import Axes3D
 from PIL import Image
 
 from skelcmd.atomic import atomic_path
+from skelcmd.channels import coordinate_dims
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
 
@@ -34,31 +37,33 @@ def person_colors(n: int) -> list[str]:
 
 
 def joint_present(frame: np.ndarray) -> np.ndarray:
-    """(V,) bool for one (3, V) frame: False where a joint is exactly (0,0,0) or not finite."""
+    """(V,) bool for one (D, V) frame of D coordinates: False where a joint is exactly zero
+    (0,0,0 or 0,0) or not finite."""
     return np.isfinite(frame).all(axis=0) & (frame != 0).any(axis=0)
 
 
 def bone_polyline(frame: np.ndarray, layout: Layout) -> np.ndarray:
-    """(3, 3E) polyline of the E bones of one (3, V) frame, NaN-separated; a bone touching a
+    """(D, 3E) polyline of the E bones of one (D, V) frame, NaN-separated; a bone touching a
     missing joint (see `joint_present`) is all NaN, so it draws nothing."""
     edges = np.asarray(layout.edges, dtype=np.intp).reshape(-1, 2)
     ok = joint_present(frame)
-    pts = np.full((3, len(edges), 3), np.nan)
+    pts = np.full((len(frame), len(edges), 3), np.nan)
     keep = ok[edges[:, 0]] & ok[edges[:, 1]]
     pts[:, keep, 0] = frame[:, edges[keep, 0]]
     pts[:, keep, 1] = frame[:, edges[keep, 1]]
-    return pts.reshape(3, -1)
+    return pts.reshape(len(frame), -1)
 
 
 def _check(sample: np.ndarray, length: int, layout: Layout, out: Path) -> tuple[np.ndarray, list]:
-    """Validate; return the (3, length, V, M) float sample and the indices of present persons."""
+    """Validate; return the (D, length, V, M) float sample (D = 3 or 2 coordinates) and the
+    indices of present persons."""
     if out.suffix.lower() not in SUFFIXES:
         raise UserError(f"cannot draw to {out}: the suffix must be one of {', '.join(SUFFIXES)}.")
     x = np.asarray(sample, dtype=np.float64)
-    if x.ndim != 4 or x.shape[0] != 3 or x.shape[2] != layout.num_joints:
+    if x.ndim != 4 or x.shape[0] not in (2, 3) or x.shape[2] != layout.num_joints:
         raise UserError(
-            f"a sample to draw must have shape (3, T, {layout.num_joints}, M) for layout "
-            f"{layout.name!r}; got {tuple(x.shape)}."
+            f"a sample to draw must have shape (3, T, {layout.num_joints}, M), or (2, T, "
+            f"{layout.num_joints}, M) in 2D, for layout {layout.name!r}; got {tuple(x.shape)}."
         )
     if isinstance(length, bool) or not 1 <= int(length) <= x.shape[1]:
         raise UserError(f"length {length} is outside 1..{x.shape[1]} (the sample's frames).")
@@ -70,21 +75,33 @@ def _check(sample: np.ndarray, length: int, layout: Layout, out: Path) -> tuple[
     return x, persons
 
 
-Box = tuple[np.ndarray, float]  # the (3,) xyz centre and the half-width of the drawing cube
+Box = tuple[np.ndarray, float]  # the (D,) centre and the half-width of the drawing cube / square
 
 
 def _limits(x: np.ndarray, persons: list) -> Box:
-    """Centre (3,) and half-width of one cube holding every present joint of `x` (3, T, V, M)."""
-    pts = x[..., persons].reshape(3, -1)
+    """Centre (D,) and half-width of one cube (square) holding every present joint of `x`
+    (D, T, V, M)."""
+    pts = x[..., persons].reshape(len(x), -1)
     pts = pts[:, np.isfinite(pts).all(axis=0) & (pts != 0).any(axis=0)]
     lo, hi = pts.min(axis=1), pts.max(axis=1)
     return (lo + hi) / 2, max(float((hi - lo).max()) / 2 * 1.05, 0.05)
 
 
 def _axes(fig: Figure, spec: tuple[int, int, int], box: Box) -> Axes3D:
-    """A quiet 3D axes with the cube limits, no ticks or axis letters; plot order is (x, z, y)
-    so that y is up."""
+    """A quiet axes with the box's limits, no ticks or axis letters. 3D: plot order is
+    (x, z, y) so that y is up. 2D: y points down, as in an image."""
     centre, half = box
+    if len(centre) == 2:
+        ax = fig.add_subplot(*spec)
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] + half, centre[1] - half)  # image axes: y down
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_facecolor((0.97, 0.97, 0.97, 1.0))
+        for spine in ax.spines.values():
+            spine.set_color("#cccccc")
+        return ax
     ax = fig.add_subplot(*spec, projection="3d")
     ax.view_init(**_VIEW)
     for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre[[0, 2, 1]], strict=True):
@@ -100,24 +117,29 @@ def _axes(fig: Figure, spec: tuple[int, int, int], box: Box) -> Axes3D:
     return ax
 
 
-def _artists(ax: Axes3D, persons: list) -> dict[int, tuple]:
+def _artists(ax: Axes3D, persons: list, dims: int = 3) -> dict[int, tuple]:
     """Per person index: (bones line, joints line), empty, in that person's colour."""
     colors = person_colors(max(persons) + 1)
     out = {}
+    empty = [[]] * dims
     for m in persons:
-        (bones,) = ax.plot([], [], [], color=colors[m], lw=1.8, solid_capstyle="round")
-        (dots,) = ax.plot([], [], [], ls="", marker="o", ms=2.2, color=colors[m])
+        (bones,) = ax.plot(*empty, color=colors[m], lw=1.8, solid_capstyle="round")
+        (dots,) = ax.plot(*empty, ls="", marker="o", ms=2.2, color=colors[m])
         out[m] = (bones, dots)
     return out
 
 
 def _update(artists: dict[int, tuple], x: np.ndarray, t: int, layout: Layout) -> None:
-    """Point every person's artists at frame t of `x` (3, T, V, M)."""
+    """Point every person's artists at frame t of `x` (D, T, V, M)."""
     for m, (bones, dots) in artists.items():
         frame = x[:, t, :, m]
         line = bone_polyline(frame, layout)
-        bones.set_data_3d(line[0], line[2], line[1])
         joints = np.where(joint_present(frame), frame, np.nan)
+        if len(frame) == 2:
+            bones.set_data(line[0], line[1])
+            dots.set_data(joints[0], joints[1])
+            continue
+        bones.set_data_3d(line[0], line[2], line[1])
         dots.set_data_3d(joints[0], joints[2], joints[1])
 
 
@@ -142,12 +164,15 @@ def render_sample(
     frames: int = 8,
     fps: int = 15,
     up: str = "y",
+    channels: str = "xyz",
 ) -> Path:
-    """Draw `sample` (3, T, V, M: xyz, frames, joints, persons) over its first `length` frames.
+    """Draw `sample` (C, T, V, M: channels, frames, joints, persons) over its first `length`
+    frames. `channels` (`skelcmd.channels`) says what C holds: xyz is drawn in 3D; xy and
+    xy+score are drawn in 2D with y down (image coordinates), the score left out.
 
-    `up` is the data's vertical axis: "y" for Kinect camera coordinates, "z" for data aligned
-    so that the spine lies on z (NTU preparation); "z" data is turned by a proper rotation
-    (x, y, z) -> (x, z, -y), so left and right are kept.
+    `up` is the vertical axis of 3D data: "y" for Kinect camera coordinates, "z" for data
+    aligned so that the spine lies on z (NTU preparation); "z" data is turned by a proper
+    rotation (x, y, z) -> (x, z, -y), so left and right are kept.
 
     `.png`: a strip of `frames` evenly spaced frames, each labelled with its 1-based number.
     `.gif`: every frame (evenly subsampled to at most 60), titled "frame t/length", played so
@@ -158,7 +183,8 @@ def render_sample(
     out = Path(out)
     if up not in ("y", "z"):
         raise UserError(f"up axis {up!r} is not supported; use y or z.")
-    if up == "z":
+    sample = np.asarray(sample)[: coordinate_dims(channels)]
+    if up == "z" and len(sample) == 3:
         sample = np.stack([sample[0], sample[2], -sample[1]])
     x, persons = _check(sample, length, layout, out)
     box = _limits(x, persons)
@@ -198,7 +224,7 @@ def _strip(x: np.ndarray, persons: list, layout: Layout, title: str, n: int, box
         FigureCanvasAgg(fig)
         for i, t in enumerate(_pick(x.shape[1], n)):
             ax = _axes(fig, (1, n, i + 1), box)
-            _update(_artists(ax, persons), x, int(t), layout)
+            _update(_artists(ax, persons, len(x)), x, int(t), layout)
             ax.set_title(f"frame {t + 1}", pad=-2)
         if title:
             fig.suptitle(title, fontsize=11)
@@ -214,7 +240,7 @@ def _gif_frames(
     with mpl.rc_context(_STYLE):
         fig = Figure(figsize=(4.0, 4.2), dpi=90)
         canvas = FigureCanvasAgg(fig)
-        artists = _artists(_axes(fig, (1, 1, 1), box), persons)
+        artists = _artists(_axes(fig, (1, 1, 1), box), persons, len(x))
         fig.subplots_adjust(left=0, right=1, bottom=_legend(fig, persons), top=0.93)
         head = fig.suptitle("", fontsize=10)
         images = []

@@ -2,8 +2,9 @@
 
 A data set is a directory:
 
-    meta.json                  format version, layout, class names, source, benchmark, splits
-    <split>/data.npy           float32 (N, 3, T_max, V, M): xyz, frames, joints, persons
+    meta.json                  format version, layout, class names, source, benchmark, splits,
+                               channels (`xyz`, `xy` or `xy+score`; absent means `xyz`)
+    <split>/data.npy           float32 (N, C, T_max, V, M): channels, frames, joints, persons
     <split>/lengths.npy        int32 (N,): valid frames; frames >= length are padding
     <split>/labels.npy         int64 (N,): 0-based class index
     <split>/<ids>.npy          optional int32 (N,) ids: subjects, views, setups, replications
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from skelcmd.channels import check_channels, num_channels
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout, layout_from_dict
 
@@ -51,7 +53,8 @@ class Split:
 
 @dataclass
 class Dataset:
-    """An opened data set directory."""
+    """An opened data set directory; `channels` says what the C channels of its data are
+    (`skelcmd.channels`: xyz, xy or xy+score)."""
 
     path: Path
     layout: Layout
@@ -60,6 +63,7 @@ class Dataset:
     benchmark: str
     splits: dict[str, Split]
     extra: dict[str, Any] = field(default_factory=dict)
+    channels: str = "xyz"
 
     @property
     def num_classes(self) -> int:
@@ -109,8 +113,11 @@ def open_dataset(path: str | Path, *, check_values: bool = True) -> Dataset:
     _check_meta(meta, meta_path)
     layout = layout_from_dict(meta["layout"], source=str(meta_path))
     class_names = tuple(meta["class_names"])
+    channels = check_channels(meta.get("channels", "xyz"), where=str(meta_path))
     splits = {
-        name: _open_split(path / name, name, info, layout, len(class_names), check_values)
+        name: _open_split(
+            path / name, name, info, layout, len(class_names), check_values, num_channels(channels)
+        )
         for name, info in meta["splits"].items()
     }
     if not splits:
@@ -123,6 +130,7 @@ def open_dataset(path: str | Path, *, check_values: bool = True) -> Dataset:
         meta.get("benchmark", ""),
         splits,
         meta.get("extra", {}),
+        channels,
     )
 
 
@@ -207,14 +215,20 @@ def _load_array(path: Path, mmap: bool = False) -> np.ndarray:
 
 
 def _open_split(
-    folder: Path, name: str, info: dict, layout: Layout, num_classes: int, check_values: bool
+    folder: Path,
+    name: str,
+    info: dict,
+    layout: Layout,
+    num_classes: int,
+    check_values: bool,
+    channels: int = 3,
 ) -> Split:
     data = _load_array(folder / "data.npy", mmap=True)
     n = info.get("num_samples")
-    expected = f"(N, 3, T, {layout.num_joints}, M)"
+    expected = f"(N, {channels}, T, {layout.num_joints}, M)"
     if data.dtype != np.float32:
         raise UserError(f"{folder / 'data.npy'} has dtype {data.dtype}; expected float32.")
-    if data.ndim != 5 or data.shape[1] != 3 or data.shape[3] != layout.num_joints:
+    if data.ndim != 5 or data.shape[1] != channels or data.shape[3] != layout.num_joints:
         raise UserError(
             f"{folder / 'data.npy'} has shape {data.shape}; expected {expected} for layout "
             f"{layout.name!r}."

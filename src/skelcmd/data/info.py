@@ -41,7 +41,8 @@ def describe(dataset: Dataset) -> str:
     lines = [
         f"data set   {dataset.path}",
         f"source     {dataset.source or '-'}   benchmark {dataset.benchmark or '-'}",
-        f"layout     {layout.name} ({layout.num_joints} joints)   classes {dataset.num_classes}",
+        f"layout     {layout.name} ({layout.num_joints} joints)   channels {dataset.channels}   "
+        f"classes {dataset.num_classes}",
         "",
     ]
     rows = []

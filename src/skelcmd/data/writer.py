@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from skelcmd.atomic import atomic_path
+from skelcmd.channels import check_channels, num_channels
 from skelcmd.data.format import FORMAT_VERSION, ID_FIELDS, META_FILE
 from skelcmd.data.values import check_samples, to_float32
 from skelcmd.errors import UserError
@@ -23,7 +24,8 @@ from skelcmd.skeleton import Layout
 
 
 class SplitWriter:
-    """Streams samples of one split into a preallocated memory-mapped array."""
+    """Streams samples of one split into a preallocated memory-mapped array of
+    (capacity, channels, *shape)."""
 
     def __init__(
         self,
@@ -31,6 +33,7 @@ class SplitWriter:
         name: str,
         capacity: int,
         shape: tuple[int, int, int],
+        channels: int = 3,
         *,
         num_classes: int | None = None,
         where: str = "",
@@ -41,7 +44,7 @@ class SplitWriter:
         self.folder, self.name, self.count = folder, name, 0
         self.num_classes, self.where = num_classes, where  # for `check_samples`
         self.data = np.lib.format.open_memmap(
-            folder / "data.npy", mode="w+", dtype=np.float32, shape=(capacity, 3, *shape)
+            folder / "data.npy", mode="w+", dtype=np.float32, shape=(capacity, channels, *shape)
         )
         self.lengths: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
@@ -57,14 +60,16 @@ class SplitWriter:
         names: list[str] | None = None,
         **ids: np.ndarray,
     ) -> None:
-        """Add n samples: `data` (n, 3, T, V, M) with T <= T_max (zero-padded to T_max).
+        """Add n samples: `data` (n, C, T, V, M) with T <= T_max (zero-padded to T_max).
 
         Bad values (`skelcmd.data.values.check_samples`) are a UserError naming the sample."""
         data = to_float32(data)
         n = len(data)
-        _, _, t_max, v, m = self.data.shape
-        if data.ndim != 5 or data.shape[1] != 3 or data.shape[3:] != (v, m):
-            raise ValueError(f"split {self.name!r}: expected (n, 3, T, {v}, {m}), got {data.shape}")
+        _, c, t_max, v, m = self.data.shape
+        if data.ndim != 5 or data.shape[1] != c or data.shape[3:] != (v, m):
+            raise ValueError(
+                f"split {self.name!r}: expected (n, {c}, T, {v}, {m}), got {data.shape}"
+            )
         if data.shape[2] > t_max or self.count + n > len(self.data):
             raise ValueError(f"split {self.name!r}: batch {data.shape} exceeds the allocation")
         if unknown := set(ids) - set(ID_FIELDS):
@@ -117,7 +122,8 @@ class SplitWriter:
 
 
 class DatasetWriter:
-    """Context manager that writes a data set atomically.
+    """Context manager that writes a data set atomically; `channels` (`skelcmd.channels`) says
+    what the C channels of its data are (xyz, xy or xy+score).
 
     with DatasetWriter(out, layout, class_names, source="utd-mhad", benchmark="xsub") as w:
         train = w.add_split("train", capacity=n, max_frames=t, num_persons=m)
@@ -134,6 +140,7 @@ class DatasetWriter:
         benchmark: str,
         extra: dict[str, Any] | None = None,
         overwrite: bool = False,
+        channels: str = "xyz",
         inputs: Iterable[str | Path] = (),
     ):
         self.out, self.overwrite = Path(out), overwrite
@@ -144,10 +151,12 @@ class DatasetWriter:
             "benchmark": benchmark,
             "layout": layout.to_dict(),
             "class_names": list(class_names),
+            "channels": check_channels(channels),
             "extra": extra or {},
             "splits": {},
         }
         self.num_joints = layout.num_joints
+        self.num_channels = num_channels(channels)
         self._splits: dict[str, SplitWriter] = {}
 
     def __enter__(self) -> DatasetWriter:
@@ -165,6 +174,7 @@ class DatasetWriter:
             name,
             capacity,
             (max_frames, self.num_joints, num_persons),
+            self.num_channels,
             num_classes=len(self.meta["class_names"]),
             where=str(self.inputs[0]) if len(self.inputs) == 1 else self.meta["source"],
         )
@@ -194,11 +204,12 @@ def write_dataset(
     benchmark: str,
     extra: dict[str, Any] | None = None,
     overwrite: bool = False,
+    channels: str = "xyz",
     inputs: Iterable[str | Path] = (),
 ) -> Path:
     """Write in-memory samples as a data set, one split per boolean mask over the samples.
 
-    `arrays` holds `data` (N, 3, T, V, M), `lengths`, `labels`, optional `names` and id fields.
+    `arrays` holds `data` (N, C, T, V, M), `lengths`, `labels`, optional `names` and id fields.
     """
     names = arrays.get("names")
     with DatasetWriter(
@@ -209,6 +220,7 @@ def write_dataset(
         benchmark=benchmark,
         extra=extra,
         overwrite=overwrite,
+        channels=channels,
         inputs=inputs,
     ) as writer:
         _, _, t_max, _, m = arrays["data"].shape
@@ -287,3 +299,17 @@ def _truncate_npy(path: Path, count: int) -> None:
         f.seek(prefix)
         f.write(text + b" " * (room - len(text) - 1) + b"\n")
         f.truncate(offset + count * int(np.prod(shape[1:])) * dtype.itemsize)
+
+
+def stack_samples(
+    samples: list[np.ndarray], frames: int | None = None, persons: int | None = None
+) -> np.ndarray:
+    """Samples (C, T_i, V, M_i) as one zero-padded float32 batch (n, C, frames, V, persons);
+    `frames` and `persons` default to the largest T_i and M_i."""
+    frames = max(s.shape[1] for s in samples) if frames is None else frames
+    persons = max(s.shape[3] for s in samples) if persons is None else persons
+    c, _, v, _ = samples[0].shape
+    batch = np.zeros((len(samples), c, frames, v, persons), np.float32)
+    for i, sample in enumerate(samples):
+        batch[i, :, : sample.shape[1], :, : sample.shape[3]] = sample
+    return batch

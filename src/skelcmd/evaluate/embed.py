@@ -72,6 +72,7 @@ def embed(
         data_layout=dataset.layout,
         num_persons=samples.data.shape[4],
         device=target,
+        channels=dataset.channels,
     )
     if stream not in model.modalities:
         raise UserError(

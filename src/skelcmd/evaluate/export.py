@@ -1,6 +1,6 @@
 """`skelcmd export`: one stream's encoder as an ONNX model, checked against PyTorch.
 
-The exported graph takes joint coordinates `joints` float32 (N, 3, frames, V, M), derives its
+The exported graph takes joint coordinates `joints` float32 (N, C, frames, V, M), derives its
 stream (motion, bone) inside, and returns `features` float32 (N, D): the query encoder's
 feature before the projection head, exactly `CMD.encode(x, stream)`. N is a dynamic axis.
 Clips should be prepared like the evaluation's (centre crop 95 %, resized to `frames`).
@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from skelcmd.atomic import atomic_path, check_output_file
+from skelcmd.channels import num_channels
 from skelcmd.data.format import open_dataset
 from skelcmd.errors import UserError
 from skelcmd.evaluate.features import load_encoder_model, source_skeleton
@@ -32,16 +33,22 @@ CHECK_BATCH = 3  # the check's batch size; the export traces batch 2
 
 
 class StreamEncoder(nn.Module):
-    """Joint clips (N, 3, T, V, M) -> (N, D): derive `stream`, then its query encoder."""
+    """Joint clips (N, C, T, V, M) -> (N, D): derive `stream`, then its query encoder.
 
-    def __init__(self, encoder: nn.Module, stream: str, layout: Layout) -> None:
+    `channels` (`skelcmd.channels`) says what the C channels are (xyz, xy or xy+score)."""
+
+    def __init__(
+        self, encoder: nn.Module, stream: str, layout: Layout, channels: str = "xyz"
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.stream = stream
         self.layout = layout
+        self.channels = channels
 
     def forward(self, joints: Tensor) -> Tensor:
-        return self.encoder(MODALITIES[self.stream](joints, self.layout))
+        """(N, C, T, V, M) joint clips -> (N, D) features."""
+        return self.encoder(MODALITIES[self.stream](joints, self.layout, self.channels))
 
 
 def _require_onnx() -> None:
@@ -52,16 +59,18 @@ def _require_onnx() -> None:
         )
 
 
-def _persons_from_weights(state: dict, stream: str, layout: Layout) -> int | None:
-    """Persons per frame from the encoder's input BatchNorm, of size 3 x V x M (None when the
+def _persons_from_weights(
+    state: dict, stream: str, layout: Layout, channels: int = 3
+) -> int | None:
+    """Persons per frame from the encoder's input BatchNorm, of size C x V x M (None when the
     encoder has no such layer); a size that does not fit the layout is a UserError."""
     prefix = f"branches.{stream}.encoder_q."
     for key, value in state["model"].items():
         if key.startswith(prefix) and key.endswith("running_mean") and value.dim() == 1:
-            persons, rest = divmod(value.numel(), 3 * layout.num_joints)
+            persons, rest = divmod(value.numel(), channels * layout.num_joints)
             if persons < 1 or rest:
                 raise UserError(
-                    f"the encoder reads {value.numel()} numbers per frame, not 3 x "
+                    f"the encoder reads {value.numel()} numbers per frame, not {channels} x "
                     f"{layout.num_joints} joints of layout {layout.name!r} x persons: it was "
                     "trained on another skeleton; give the matching --layout or --data."
                 )
@@ -75,14 +84,17 @@ def resolve_skeleton(
     data: str | Path | None,
     layout: str | Path | Layout | None,
     num_persons: int | None,
-) -> tuple[Layout, int]:
-    """The layout and person count of the exported input: from the arguments, else the data
-    set `data`, else the checkpoint (stored, or its pretraining data set), else the weights."""
+) -> tuple[Layout, int, str]:
+    """The layout, person count and channels of the exported input: from the arguments, else
+    the data set `data`, else the checkpoint (stored, or its pretraining data set), else the
+    weights."""
     source_layout, source_persons = source_skeleton(state)
+    channels = state.get("channels", "xyz")
     if data is not None:
         dataset = open_dataset(data)
         source_layout = dataset.layout
         source_persons = next(iter(dataset.splits.values())).data.shape[4]
+        channels = dataset.channels
     chosen = get_layout(layout) if layout is not None else source_layout
     if chosen is None:
         raise UserError(
@@ -90,10 +102,11 @@ def resolve_skeleton(
             "pretraining data set is gone; give the data set (--data DIR) or the layout "
             "(--layout NAME)."
         )
-    persons = num_persons or source_persons or _persons_from_weights(state, stream, chosen)
+    persons = num_persons or source_persons
+    persons = persons or _persons_from_weights(state, stream, chosen, num_channels(channels))
     if persons is None:
         raise UserError("cannot tell the number of persons per frame; give --num-persons.")
-    return chosen, int(persons)
+    return chosen, int(persons), channels
 
 
 def export_onnx(
@@ -108,7 +121,7 @@ def export_onnx(
     layout: str | Path | None = None,
     verbose: bool = True,
 ) -> Path:
-    """Export the `stream` encoder of `checkpoint` to `out_file` (ONNX, input (N, 3, frames, V,
+    """Export the `stream` encoder of `checkpoint` to `out_file` (ONNX, input (N, C, frames, V,
     M) joints, output (N, D) features), verified with onnxruntime; return `out_file`.
 
     The skeleton (layout V, persons M) comes from `layout` / `num_persons`, else the data set
@@ -126,10 +139,12 @@ def export_onnx(
         raise UserError(
             f"stream {stream!r} is not one of this checkpoint's streams: {', '.join(modalities)}."
         )
-    skeleton, persons = resolve_skeleton(state, stream, data, layout, num_persons)
-    model = load_encoder_model(checkpoint, data_layout=skeleton, num_persons=persons)
-    module = StreamEncoder(model.branches[stream].encoder_q, stream, skeleton).eval()
-    shape = (3, frames, skeleton.num_joints, persons)
+    skeleton, persons, channels = resolve_skeleton(state, stream, data, layout, num_persons)
+    model = load_encoder_model(
+        checkpoint, data_layout=skeleton, num_persons=persons, channels=channels
+    )
+    module = StreamEncoder(model.branches[stream].encoder_q, stream, skeleton, channels).eval()
+    shape = (num_channels(channels), frames, skeleton.num_joints, persons)
     generator = torch.Generator().manual_seed(0)
     traced, check = (torch.randn(n, *shape, generator=generator) for n in (2, CHECK_BATCH))
     with atomic_path(out_file) as tmp:

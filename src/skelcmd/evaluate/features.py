@@ -73,7 +73,7 @@ def map_split(
 ) -> dict[str, Tensor]:
     """Every fn applied to the evaluation clips of `split`, read once, in split order.
 
-    Each fn maps joint clips (B, 3, out_frames, V, M) on `device` to (B, D_fn); the result is
+    Each fn maps joint clips (B, C, out_frames, V, M) on `device` to (B, D_fn); the result is
     {name: (N, D_fn)} on `device`. Clips are centre-cropped to `ratio` and resized.
     """
     device = torch.device(device)
@@ -150,12 +150,12 @@ def extract_features(
     )[modality]
 
 
-def _describe(layout: Layout | None, persons: int | None) -> str:
+def _describe(layout: Layout | None, persons: int | None, channels: str) -> str:
     if layout is None:
         what = "an unknown layout"
     else:
         what = f"layout {layout.name!r} ({layout.num_joints} joints)"
-    return what + (f" with {persons} person(s)" if persons else "")
+    return what + (f" with {persons} person(s)" if persons else "") + f", channels {channels}"
 
 
 def source_skeleton(state: dict[str, Any]) -> tuple[Layout | None, int | None]:
@@ -182,6 +182,7 @@ def _check_fits(
 ) -> None:
     """UserError unless the checkpoint's weights fit `model`, built for the target skeleton."""
     source, source_persons = source_skeleton(state)
+    source_channels = state.get("channels", "xyz")  # checkpoints before 2D data: xyz
     target = model.state_dict()
     wrong = [
         f"{key} {tuple(value.shape)} (target {tuple(target[key].shape)})"
@@ -190,17 +191,18 @@ def _check_fits(
     ]
     names_differ = source is not None and source.joint_names != layout.joint_names
     persons_differ = source_persons is not None and source_persons != num_persons
-    if not (names_differ or persons_differ):
+    channels_differ = source_channels != model.channels
+    if not (names_differ or persons_differ or channels_differ):
         if not wrong or (source is not None and source_persons is not None):
             return  # the same skeleton: `load_weights` names any misshapen tensor
     detail = f" Mismatched tensors: {', '.join(wrong[:3])}." if wrong else ""
     raise UserError(
         f"checkpoint {checkpoint} does not fit this data set: it was pretrained on "
-        f"{_describe(source, source_persons)}, the data set has "
-        f"{_describe(layout, num_persons)}. The encoder's input size (3 coordinates x joints x "
-        "persons per frame) and the bone stream depend on the skeleton, so the pretrained "
-        "weights cannot be reused; evaluate (or transfer) only between data sets of the same "
-        f"layout and person count, or pretrain on this data set.{detail}"
+        f"{_describe(source, source_persons, source_channels)}, the data set has "
+        f"{_describe(layout, num_persons, model.channels)}. The encoder's input size (channels "
+        "x joints x persons per frame) and the bone stream depend on the skeleton, so the "
+        "pretrained weights cannot be reused; evaluate (or transfer) only between data sets of "
+        f"the same layout, person count and channels, or pretrain on this data set.{detail}"
     )
 
 
@@ -212,14 +214,15 @@ def load_encoder_model(
     num_persons: int,
     device: torch.device | str = "cpu",
     seed: int = 0,
+    channels: str = "xyz",
 ) -> CMD:
-    """The CMD model of `checkpoint` for a data set of `data_layout` and `num_persons`, in eval
-    mode on `device`.
+    """The CMD model of `checkpoint` for a data set of `data_layout`, `num_persons` and
+    `channels` (`skelcmd.channels`), in eval mode on `device`.
 
     With `checkpoint=None` and `random_init_like=CKPT`: the same model (CKPT's config) freshly
     initialised from `seed`, for the random-init baseline; it fits any layout. A pretrained
-    checkpoint must match the target's layout (joint names) and person count (transfer between
-    data sets of the same skeleton, e.g. NTU -> PKU-MMD, is fine); otherwise a UserError.
+    checkpoint must match the target's layout (joint names), person count and channels (transfer
+    between data sets of the same skeleton, e.g. NTU -> PKU-MMD, is fine); otherwise a UserError.
     """
     if (checkpoint is None) == (random_init_like is None):
         raise ValueError("give exactly one of checkpoint and random_init_like")
@@ -227,7 +230,7 @@ def load_encoder_model(
     state = load_checkpoint(path)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(state["config"], data_layout, num_persons)
+        model = build_model(state["config"], data_layout, num_persons, channels=channels)
     if checkpoint is not None:
         _check_fits(path, state, model, data_layout, num_persons)
         load_weights(model, state["model"], path)

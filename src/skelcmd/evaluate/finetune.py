@@ -135,16 +135,23 @@ def subset_split(split: Split, index: np.ndarray) -> Split:
 
 
 class StreamNet(nn.Module):
-    """One stream's classifier: joint clips (N, 3, T, V, M) -> modality -> encoder -> logits."""
+    """One stream's classifier: joint clips (N, C, T, V, M) -> modality -> encoder -> logits."""
 
-    def __init__(self, encoder: nn.Module, modality: str, layout: Layout, fc: nn.Linear) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        modality: str,
+        layout: Layout,
+        fc: nn.Linear,
+        channels: str = "xyz",
+    ) -> None:
         super().__init__()
         self.encoder, self.fc = encoder, fc
-        self.modality, self.layout = modality, layout
+        self.modality, self.layout, self.channels = modality, layout, channels
 
     def forward(self, clips: Tensor) -> Tensor:
-        """(N, 3, T, V, M) joint clips -> (N, num_classes) logits."""
-        x = derive(clips, [self.modality], self.layout)[self.modality]
+        """(N, C, T, V, M) joint clips -> (N, num_classes) logits."""
+        x = derive(clips, [self.modality], self.layout, self.channels)[self.modality]
         return self.fc(self.encoder(x))
 
 
@@ -171,7 +178,7 @@ def _run_seed(
     for m in streams:
         encoder = copy.deepcopy(model.branches[m].encoder_q).requires_grad_(True)
         fc = new_classifier(encoder.feat_dim, dataset.num_classes, init)
-        nets[m] = StreamNet(encoder, m, model.layout, fc)
+        nets[m] = StreamNet(encoder, m, model.layout, fc, model.channels)
     nets.to(device)
     optimizer = torch.optim.SGD(
         nets.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay

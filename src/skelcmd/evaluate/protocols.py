@@ -213,6 +213,7 @@ def run_protocol(
         num_persons=int(dataset.split(config.train_split).data.shape[4]),
         device=pick_device(str(device)),
         seed=config.seed,
+        channels=dataset.channels,
     )
     run = {"knn": knn_eval, "linear": linear_eval, "finetune": finetune_eval}[protocol]
     results = run(model, dataset, config, stream=stream, progress=progress)

@@ -16,7 +16,7 @@ error, not a billion class names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -47,6 +47,28 @@ def _read_names_file(path: Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
+def spec_names(spec: ClassNamesSpec) -> tuple[str, ...]:
+    """The names a spec gives by itself, in order (a built-in set, a file's lines, a list),
+    not yet checked; a spec of None gives none."""
+    if spec is None:
+        return ()
+    if isinstance(spec, (str, Path)):
+        key = str(spec)
+        if key in BUILTIN_CLASS_SETS:
+            return ntu_class_names(BUILTIN_CLASS_SETS[key])
+        if Path(key).is_file():
+            return _read_names_file(Path(key))
+        if Path(key).is_dir():
+            raise UserError(
+                f"class names {key}: a folder, not a file; give a text file with one name a line."
+            )
+        raise UserError(
+            f"class names {key!r}: no such file, and not a built-in set "
+            f"({', '.join(BUILTIN_CLASS_SETS)}). Give a text file with one name a line."
+        )
+    return tuple(str(name).strip() for name in spec)
+
+
 def resolve_class_names(
     spec: ClassNamesSpec, num_classes: int, where: str, *, layout_name: str = "ntu25"
 ) -> tuple[str, ...]:
@@ -69,23 +91,16 @@ def resolve_class_names(
         if layout_name == "ntu25" and builtin in BUILTIN_CLASS_SETS:
             return ntu_class_names(num_classes)
         return tuple(f"class_{k}" for k in range(1, num_classes + 1))
+    names = spec_names(spec)
     if isinstance(spec, (str, Path)):
         key = str(spec)
-        if key in BUILTIN_CLASS_SETS:
-            names, source = ntu_class_names(BUILTIN_CLASS_SETS[key]), f"the built-in set {key!r}"
-        elif Path(key).is_file():
-            names, source = _read_names_file(Path(key)), f"the class-name file {key}"
-        elif Path(key).is_dir():
-            raise UserError(
-                f"class names {key}: a folder, not a file; give a text file with one name a line."
-            )
-        else:
-            raise UserError(
-                f"class names {key!r}: no such file, and not a built-in set "
-                f"({', '.join(BUILTIN_CLASS_SETS)}). Give a text file with one name a line."
-            )
+        source = (
+            f"the built-in set {key!r}"
+            if key in BUILTIN_CLASS_SETS
+            else f"the class-name file {key}"
+        )
     else:
-        names, source = tuple(str(name).strip() for name in spec), "the class-name list"
+        source = "the class-name list"
         if any(not name for name in names):
             raise UserError(f"{source} holds an empty class name; give one name per class.")
     if len(names) != num_classes:
@@ -97,3 +112,47 @@ def resolve_class_names(
         repeated = sorted({name for name in names if names.count(name) > 1})
         raise UserError(f"{source} repeats the class names {repeated}; give distinct names.")
     return names
+
+
+def names_by_index(
+    pairs: Iterable[tuple[int, str | None]], spec: ClassNamesSpec, where: str
+) -> tuple[str, ...]:
+    """Class names for labels 0..K-1, K = the largest label + 1, from (label, name) pairs the
+    data gives (name None where it gives none).
+
+    Without `spec` every label 0..K-1 must be named, and never two ways. With `spec` (as for
+    `resolve_class_names`) the names come from it, and must agree with those the data gives.
+    """
+    given: dict[int, str] = {}
+    labels = set()
+    for label, name in pairs:
+        labels.add(label)
+        if name is None:
+            continue
+        name = str(name).strip()
+        if given.setdefault(label, name) != name:
+            raise UserError(
+                f"{where} names label {label} both {given[label]!r} and {name!r}; give "
+                "consistent files."
+            )
+    if not labels:
+        raise UserError(f"{where} has no labels.")
+    num_classes = max(labels) + 1
+    if spec is not None:
+        names = resolve_class_names(spec, num_classes, where, layout_name="")
+        wrong = sorted(k for k, name in given.items() if names[k] != name)
+        if wrong:
+            k = wrong[0]
+            raise UserError(
+                f"the class names give label {k} the name {names[k]!r}, but {where} calls it "
+                f"{given[k]!r} ({len(wrong)} such labels); give the class-name file that "
+                "belongs to these labels."
+            )
+        return names
+    unnamed = [k for k in range(num_classes) if k not in given]
+    if unnamed:
+        raise UserError(
+            f"{where} names no class for labels {unnamed[:5]} (labels run 0..{num_classes - 1}); "
+            "give the class names with --classes FILE (one name a line, in label order)."
+        )
+    return tuple(given[k] for k in range(num_classes))

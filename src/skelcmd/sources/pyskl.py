@@ -3,8 +3,10 @@
 The pickle is a dict: `split` maps split names (`xsub_train`, `xsub_val`, ...) to lists of
 `frame_dir` names; `annotations` is a list of dicts with `frame_dir`, `label` (0-based),
 `keypoint` (M persons, T frames, V joints, C) float, `total_frames` (= T) and optionally
-`keypoint_score`. Only 3D keypoints (C = 3) are imported: each sample becomes (3, T, V, M)
-with persons zero-padded to the largest M of the selected samples.
+`keypoint_score`. 3D keypoints (C = 3, e.g. `ntu60_3danno.pkl`) become (3, T, V, M), channels
+xyz; 2D ones (C = 2, e.g. `ntu60_hrnet.pkl`, COCO-17 order) become channels xy+score (xy
+without scores), normalised to the image as `skelcmd.sources.pose2d` says. Persons are
+zero-padded to the largest M of the selected samples.
 
 Pickles can run arbitrary code when loaded, so `load_pickle` uses an unpickler that only
 builds plain containers, scalars and NumPy arrays and refuses every other global.
@@ -23,11 +25,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from skelcmd.channels import num_channels
 from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError, require_file
 from skelcmd.skeleton import Layout, get_layout
 from skelcmd.sources.classnames import MAX_LABEL, resolve_class_names
+from skelcmd.sources.pose2d import annotation_channels, check_scores, keypoints_2d
 
 BATCH = 256
 NTU_NAME = re.compile(r"S(\d+)C(\d+)P(\d+)R(\d+)A(\d+)")
@@ -120,16 +124,13 @@ def _check_sample(ann: Any, where: str, layout: Layout) -> tuple[int, int, int]:
             "a numeric array (M persons, T frames, V joints, C)."
         )
     m, t, v, c = kp.shape
-    if c == 2:
-        raise UserError(
-            f"{where}: keypoint holds 2D coordinates (C = 2); only 3D skeletons (C = 3) are "
-            "supported. Use the 3D annotation file (e.g. ntu60_3danno.pkl), not a 2D one."
-        )
-    if c != 3 or v != layout.num_joints or m < 1 or t < 1:
+    if c not in (2, 3) or v != layout.num_joints or m < 1 or t < 1:
         raise UserError(
             f"{where}: keypoint has shape {kp.shape}; expected (M, T, {layout.num_joints}, 3) "
-            f"for layout {layout.name!r}. Check --layout."
+            f"or, 2D, (M, T, {layout.num_joints}, 2) for layout {layout.name!r}. Check --layout."
         )
+    if c == 2:
+        check_scores(ann, where)
     if frames != t:
         raise UserError(f"{where}: total_frames is {frames} but keypoint holds {t} frames.")
     if not np.isfinite(kp).all():
@@ -142,17 +143,18 @@ def import_pyskl(
     out: str | Path,
     *,
     split: str,
-    layout: str | Path | Layout = "ntu25",
+    layout: str | Path | Layout | None = None,
     class_names: str | Path | Sequence[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Import benchmark `split` (e.g. "xsub") of the pyskl pickle `file` into `out`.
 
     Writes splits `train` (`<split>_train`) and `test` (`<split>_test`, else `<split>_val`):
-    data (N, 3, T_max, V, M_max) float32, lengths = total_frames, labels, names = frame_dir,
+    data (N, C, T_max, V, M_max) float32, lengths = total_frames, labels, names = frame_dir,
     and for NTU-style names (SsssCcccPpppRrrrAaaa) subjects, views, setups, replications.
+    `layout` defaults to ntu25 for 3D keypoints and coco17 for 2D ones.
     """
-    file, out, layout = Path(file), Path(out), get_layout(layout)
+    file, out = Path(file), Path(out)
     content = load_pickle(file)
     if (
         not isinstance(content, Mapping)
@@ -197,6 +199,9 @@ def import_pyskl(
             f"{chosen['test']!r}, e.g. {', '.join(both[:3])}; a sample tested on must not be "
             "trained on. Fix the split lists, or choose another benchmark with --split."
         )
+    first = by_dir[members["train"][0]].get("keypoint")
+    two_d = isinstance(first, np.ndarray) and first.ndim == 4 and first.shape[-1] == 2
+    layout = get_layout(layout if layout is not None else "coco17" if two_d else "ntu25")
     info = {
         name: _check_sample(by_dir[name], f"{file}: annotation {name!r}", layout)
         for names in members.values()
@@ -206,8 +211,10 @@ def import_pyskl(
     t_max = max(frames for _, frames, _ in info.values())
     m_max = max(persons for _, _, persons in info.values())
     where = f"{file} (labels of {', '.join(chosen.values())})"
-    names_tuple = resolve_class_names(class_names, num_classes, where, layout_name=layout.name)
     ntu_style = all(NTU_NAME.fullmatch(name) for name in info)
+    named_as = "ntu25" if ntu_style else layout.name  # NTU names for NTU samples, 2D ones too
+    names_tuple = resolve_class_names(class_names, num_classes, where, layout_name=named_as)
+    channels = annotation_channels([by_dir[name] for name in info], str(file))
     extra = {"file": file.name, "splits": chosen}
     with DatasetWriter(
         out,
@@ -218,6 +225,7 @@ def import_pyskl(
         extra=extra,
         overwrite=overwrite,
         inputs=[file],
+        channels=channels,
     ) as writer:
         for out_split, names in members.items():
             target = writer.add_split(out_split, len(names), t_max, m_max)
@@ -225,9 +233,11 @@ def import_pyskl(
                 for start in range(0, len(names), BATCH):
                     batch = names[start : start + BATCH]
                     t = max(info[name][1] for name in batch)
-                    data = np.zeros((len(batch), 3, t, layout.num_joints, m_max), np.float32)
+                    c = num_channels(channels)
+                    data = np.zeros((len(batch), c, t, layout.num_joints, m_max), np.float32)
                     for i, name in enumerate(batch):
                         kp = by_dir[name]["keypoint"]  # (M, T, V, C) -> (C, T, V, M)
+                        kp = kp if channels == "xyz" else keypoints_2d(by_dir[name])
                         kp = to_float32(kp.transpose(3, 1, 2, 0))  # (C, T, V, M)
                         data[i, :, : kp.shape[1], :, : kp.shape[3]] = kp
                     ids = {}

@@ -1,0 +1,81 @@
+"""The 2D and SBU layouts: their graphs are the published ones, and `skelcmd layout` lists them."""
+
+from __future__ import annotations
+
+import pytest
+
+from skelcmd.cli import main
+from skelcmd.skeleton import COCO17, LAYOUTS, OPENPOSE18, SBU15, layout_from_dict
+
+# pyskl's `coco` graph (pyskl/utils/graph.py): inward edges (joint, towards the centre), centre 0
+PYSKL_COCO = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 5), (12, 6), (9, 7), (7, 5), (10, 8),
+              (8, 6), (5, 0), (6, 0), (1, 0), (3, 1), (2, 0), (4, 2)]  # fmt: skip
+# ST-GCN's `openpose` graph (net/utils/graph.py): neighbour links, centre 1 (the neck)
+STGCN_OPENPOSE = [(4, 3), (3, 2), (7, 6), (6, 5), (13, 12), (12, 11), (10, 9), (9, 8), (11, 5),
+                  (8, 2), (5, 1), (2, 1), (0, 1), (15, 0), (14, 0), (17, 15), (16, 14)]  # fmt: skip
+# the joint orders of the data's documentation (COCO; OpenPose COCO-18; SBU's README)
+COCO_ORDER = (
+    "nose eye_left eye_right ear_left ear_right shoulder_left shoulder_right elbow_left "
+    "elbow_right wrist_left wrist_right hip_left hip_right knee_left knee_right ankle_left "
+    "ankle_right"
+).split()
+OPENPOSE_ORDER = (
+    "nose neck shoulder_right elbow_right wrist_right shoulder_left elbow_left wrist_left "
+    "hip_right knee_right ankle_right hip_left knee_left ankle_left eye_right eye_left ear_right "
+    "ear_left"
+).split()
+SBU_ORDER = (
+    "head neck torso shoulder_left elbow_left hand_left shoulder_right elbow_right hand_right "
+    "hip_left knee_left foot_left hip_right knee_right foot_right"
+).split()
+
+
+def undirected(edges):
+    return {frozenset(e) for e in edges}
+
+
+@pytest.mark.parametrize(
+    ("layout", "order", "edges", "center"),
+    [(COCO17, COCO_ORDER, PYSKL_COCO, 0), (OPENPOSE18, OPENPOSE_ORDER, STGCN_OPENPOSE, 1)],
+    ids=["coco17", "openpose18"],
+)
+def test_2d_layouts_are_the_published_graphs(layout, order, edges, center):
+    assert list(layout.joint_names) == order
+    assert undirected(layout.edges) == undirected(edges)
+    assert layout.center == center
+    assert sum(v == p for v, p in layout.bone_pairs) == 1  # one tree, rooted at the centre
+    assert layout.parents[center] == center
+
+
+def test_sbu15_tree():
+    assert list(SBU15.joint_names) == SBU_ORDER
+    name = SBU15.joint_names
+    bones = {(name[v], name[p]) for v, p in SBU15.edges}
+    assert bones == {
+        ("head", "neck"), ("neck", "torso"), ("shoulder_left", "neck"),
+        ("elbow_left", "shoulder_left"), ("hand_left", "elbow_left"),
+        ("shoulder_right", "neck"), ("elbow_right", "shoulder_right"),
+        ("hand_right", "elbow_right"), ("hip_left", "torso"), ("knee_left", "hip_left"),
+        ("foot_left", "knee_left"), ("hip_right", "torso"), ("knee_right", "hip_right"),
+        ("foot_right", "knee_right"),
+    }  # fmt: skip
+    assert name[SBU15.center] == "torso"
+
+
+@pytest.mark.parametrize("layout", [COCO17, OPENPOSE18, SBU15], ids=lambda lay: lay.name)
+def test_layouts_survive_meta_json(layout):
+    assert layout_from_dict(layout.to_dict()) == layout
+    assert LAYOUTS[layout.name] is layout
+
+
+def test_skelcmd_layout_lists_and_prints_them(capsys):
+    assert main(["layout"]) == 0
+    listing = capsys.readouterr().out
+    for line in ("coco17     17 joints, centre nose", "openpose18 18 joints, centre neck",
+                 "sbu15      15 joints, centre torso"):  # fmt: skip
+        assert line in listing
+    assert main(["layout", "openpose18"]) == 0
+    bones = capsys.readouterr().out
+    assert "layout openpose18: 18 joints, centre joint 2" in bones
+    assert " 2 neck             root (zero bone)" in bones
+    assert " 9 hip_right        bone to  3 shoulder_right" in bones

@@ -1,0 +1,83 @@
+"""End to end on the new sources: pretraining on imported Kinetics-skeleton 2D clips and on an
+SBU fold completes, and the pretrained encoders evaluate and embed (the real copies in
+../shared/data when they are there, else files the tests write)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import skelcmd
+import skelcmd.train as train
+from skelcmd.cli import main
+from skelcmd.config import load_config
+from skelcmd.evaluate.embed import embed
+from skelcmd.sources.kinetics import import_kinetics
+from skelcmd.sources.sbu import import_sbu
+from test_import_kinetics import LABELS
+from test_import_kinetics import write_release as write_kinetics
+from test_import_sbu import write_release as write_sbu
+from tiny import TINY
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+KINETICS, SBU = SHARED / "kinetics_skeleton", SHARED / "sbu"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_pretraining_on_kinetics_2d_clips(tmp_path, capsys):
+    if KINETICS.is_dir():  # the 7 real validation clips, as train and as test split
+        pair = (KINETICS / "kinetics_val", KINETICS / "kinetics_val_label.json")
+    else:
+        pair = write_kinetics(tmp_path / "raw", LABELS)
+    import_kinetics(*pair, tmp_path / "k", split="train", test=pair)
+    config = load_config(
+        None,
+        [f"data.path={tmp_path / 'k'}", *TINY, "optim.batch_size=2", "model.encoder=stgcn",
+         "model.encoder_args={width: 4, out_dim: 16}"],
+    )  # fmt: skip
+    last = train.pretrain(config, tmp_path / "run", progress=False)
+    state = train.load_checkpoint(last)
+    assert state["channels"] == "xy+score" and state["layout"]["name"] == "openpose18"
+    assert np.isfinite([h["loss/total"] for h in state["history"]]).all()
+    assert main(["knn", "--checkpoint", str(last), "--data", str(tmp_path / "k")]) == 0
+    assert "knn       ensemble" in capsys.readouterr().out
+    written = np.load(embed(last, tmp_path / "k", tmp_path / "f.npy", stream="bone", device="cpu"))
+    encoder = skelcmd.load_encoder(last, stream="bone", device="cpu")
+    test = skelcmd.open_dataset(tmp_path / "k").split("test")
+    np.testing.assert_array_equal(encoder.embed(test.data, test.lengths), written)
+    short = ["--set", "epochs=1", "--set", "frames=16", "--set", "min_frames=16"]
+    args = ["--checkpoint", str(last), "--data", str(tmp_path / "k"), "--stream", "bone", *short]
+    assert main(["finetune", *args, "--set", "batch_size=2"]) == 0
+    assert "finetune  bone" in capsys.readouterr().out
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"):
+        out = tmp_path / "bone.onnx"
+        assert (
+            main(["export", "--checkpoint", str(last), "--out", str(out), "--stream", "bone"]) == 0
+        )
+        assert "input joints (N, 3, 64, 18, 2)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_pretraining_on_an_sbu_fold(tmp_path, capsys):
+    raw = SBU if SBU.is_dir() else tmp_path / "raw"
+    if not SBU.is_dir():
+        write_sbu(raw, takes=3)
+    fold1 = import_sbu(raw, tmp_path / "sbu")[0]
+    config = load_config(None, [f"data.path={fold1}", *TINY])
+    last = train.pretrain(config, tmp_path / "run", progress=False)
+    state = train.load_checkpoint(last)
+    assert state["layout"]["name"] == "sbu15" and state["num_persons"] == 2
+    assert main(["knn", "--checkpoint", str(last), "--data", str(fold1), "--stream", "joint"]) == 0
+    assert "knn       joint" in capsys.readouterr().out
