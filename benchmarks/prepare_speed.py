@@ -1,19 +1,20 @@
-"""Preparation speed: `prepare_ntu` against a plain per-frame, per-joint Python pipeline.
+"""Preparation speed: `prepare_ntu` against the reference pipeline written the per-joint way.
 
-    .venv/bin/python benchmarks/prepare_speed.py [--files 2000] [--workers 1 2]
+    .venv/bin/python benchmarks/prepare_speed.py [--files 1000] [--workers 1 2]
 
 Replicates the real NTU samples of ../shared/data/ntu_samples into a temporary folder (hard
 links under new replication ids), then times, on the same files and in one run:
-- baseline: the steps of the project's pipeline written the way the widely used scripts
-  are (ST-GCN / 2s-AGCN `ntu_gendata.py` + `preprocess.py`): the file read line by line into
-  a dict per joint, nested loops over frames, bodies and joints, one `np.dot` per joint for
-  the rotation, each sample written into a memory-mapped array;
+- baseline: the reference preparation (CMD's ntu_gendata.py + 2s-AGCN's pre_normalization)
+  as those scripts write it, `reference_prepare.py`: each file read line by line into a dict
+  per joint, `read_xyz` filling 4 body slots frame by frame and joint by joint, the energy
+  selection, every sample in one float32 array, `pre_normalization` with its loops over
+  frames and one `np.dot` per joint, `np.save`;
 - skelcmd, processing only: the per-file work of a `prepare_ntu` worker (parse, select the
-  bodies, fill null frames, align), in this process;
+  bodies, the reference normalisation), in this process;
 - skelcmd end to end: `prepare_ntu(..., benchmarks=["xsub"])` (listing, parsing, selection,
-  alignment, writing the data set and the report), for each `--workers` value.
-It checks that both give the same coordinates and prints files per second, files per CPU
-second ("per core": robust to other load on the machine) and the ratios.
+  normalisation, writing the data set and the report), for each `--workers` value.
+It checks that skelcmd writes the baseline's arrays and frame counts, and prints files per
+second, files per CPU second ("per core": robust to other load on the machine) and ratios.
 """
 
 from __future__ import annotations
@@ -29,19 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from reference_prepare import ntu_arrays, pre_normalization
 from skelcmd.data.format import open_dataset
 from skelcmd.sources.driver import keep_freed_memory
 from skelcmd.sources.ntu import _work, missing_skeletons, prepare_ntu
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu_samples"
-BODY_KEYS = (
-    "bodyID clipedEdges handLeftConfidence handLeftState handRightConfidence handRightState "
-    "isResticted leanX leanY trackingState"
-).split()
-JOINT_KEYS = (
-    "x y z depthX depthY colorX colorY orientationW orientationX orientationY orientationZ "
-    "trackingState"
-).split()
+MAX_FRAMES = 300
 
 
 def replicate(folder: Path, count: int) -> list[Path]:
@@ -64,75 +59,6 @@ def replicate(folder: Path, count: int) -> list[Path]:
     return files
 
 
-def read_baseline(path: Path) -> dict:
-    """The widely used reader: line by line, a dict per body and per joint."""
-    with open(path) as f:
-        sequence = {"numFrame": int(f.readline()), "frameInfo": []}
-        for _ in range(sequence["numFrame"]):
-            frame = {"numBody": int(f.readline()), "bodyInfo": []}
-            for _ in range(frame["numBody"]):
-                body = dict(zip(BODY_KEYS, f.readline().split(), strict=True))
-                body["numJoint"] = int(f.readline())
-                body["jointInfo"] = [
-                    {k: float(v) for k, v in zip(JOINT_KEYS, f.readline().split(), strict=True)}
-                    for _ in range(body["numJoint"])
-                ]
-                frame["bodyInfo"].append(body)
-            sequence["frameInfo"].append(frame)
-    return sequence
-
-
-def nonzero_std(s: np.ndarray) -> float:
-    """Motion energy as in the widely used `get_nonzero_std`: s is (T, V, 3)."""
-    s = s[s.sum(-1).sum(-1) != 0]
-    return float(s[:, :, 0].std() + s[:, :, 1].std() + s[:, :, 2].std()) if len(s) else 0.0
-
-
-def baseline_sample(path: Path) -> tuple[np.ndarray, int]:
-    """Same steps as skelcmd (see align.py), per frame and per joint: (3, T, 25, 2), T."""
-    sequence = read_baseline(path)
-    num_frames = sequence["numFrame"]
-    ids: list[str] = []
-    for frame in sequence["frameInfo"]:
-        for body in frame["bodyInfo"]:
-            if body["bodyID"] not in ids:
-                ids.append(body["bodyID"])
-    bodies = np.zeros((len(ids), num_frames, 25, 3))
-    seen = set()
-    for t, frame in enumerate(sequence["frameInfo"]):
-        for body in frame["bodyInfo"]:
-            b = ids.index(body["bodyID"])
-            if (b, t) in seen:
-                continue
-            seen.add((b, t))
-            for j, joint in enumerate(body["jointInfo"]):
-                bodies[b, t, j, :] = [joint["x"], joint["y"], joint["z"]]
-    energy = [nonzero_std(body) for body in bodies]
-    order = sorted(range(len(ids)), key=lambda b: -energy[b])[:2]
-    x = np.zeros((2, num_frames, 25, 3))
-    for m, b in enumerate(order):
-        x[m] = bodies[b]
-    valid = [t for t in range(num_frames) if x[:, t].any()]
-    filled = np.zeros_like(x)
-    for t in range(num_frames):  # drop null frames, repeat the rest
-        filled[:, t] = x[:, valid[t % len(valid)]]
-    first = next(t for t in range(num_frames) if filled[0, t].any())
-    hip, spine = filled[0, first, 0], filled[0, first, 1]
-    left, right = filled[0, first, 4], filled[0, first, 8]
-    z = (spine - hip) / np.linalg.norm(spine - hip)
-    x_axis = (right - left) - np.dot(right - left, z) * z
-    x_axis = x_axis / np.linalg.norm(x_axis)
-    rotation = np.array([x_axis, np.cross(z, x_axis), z])
-    out = np.zeros((3, num_frames, 25, 2), dtype=np.float32)
-    for m in range(2):
-        for t in range(num_frames):
-            for j in range(25):
-                joint = filled[m, t, j]
-                if joint.any():
-                    out[:, t, j, m] = np.dot(rotation, joint - spine)
-    return out, num_frames
-
-
 class Clock:
     """Wall time and CPU time of this process and its finished children."""
 
@@ -152,19 +78,14 @@ class Clock:
 
 
 def run_baseline(files: list[Path], out: Path) -> float:
-    """Process every file and write it into a memory-mapped array; returns the CPU seconds of
-    the processing alone (reading, selection, null frames, alignment)."""
-    data = np.lib.format.open_memmap(
-        out, mode="w+", dtype=np.float32, shape=(len(files), 3, 300, 25, 2)
-    )
-    processing = 0.0
-    for i, path in enumerate(files):
-        start = time.process_time()
-        sample, length = baseline_sample(path)
-        processing += time.process_time() - start
-        data[i, :, :length] = sample
-    data.flush()
-    del data
+    """The reference preparation of every file, saved to `out` (data) and `out`.lengths.npy;
+    returns the CPU seconds of the processing alone (reading, selection, pre_normalization)."""
+    start = time.process_time()
+    data, num_frame = ntu_arrays(files)  # (N, 3, 300, 25, 2) float32, as the reference holds it
+    pre_normalization(data)
+    processing = time.process_time() - start
+    np.save(out, data)
+    np.save(out.with_suffix(".lengths.npy"), num_frame)
     return processing
 
 
@@ -173,14 +94,14 @@ def run_worker(files: list[Path]) -> float:
     keep_freed_memory()
     start = time.process_time()
     for path in files:
-        outcome = _work((str(path), path.stem, 0, {}, True, 300))
+        outcome = _work((str(path), path.stem, 0, {}, True, MAX_FRAMES, "reference"))
         assert outcome.samples, outcome
     return time.process_time() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     if not SAMPLES.is_dir():
@@ -200,7 +121,7 @@ def main() -> None:
             base_processing = run_baseline(files, Path(tmp) / "baseline.npy")
         worker = run_worker(files)
         line("baseline, processing only", n, None, base_processing, base_processing)
-        line("skelcmd, processing only (parse, select, align)", n, None, worker, base_processing)
+        line("skelcmd, processing only (parse, normalise)", n, None, worker, base_processing)
         line("baseline, end to end (with writing)", n, base.wall, base.cpu, base.cpu)
         walls = {}
         for workers in args.workers:
@@ -219,7 +140,7 @@ def main() -> None:
                     f"--workers {workers}: {walls[first] / wall:.2f}x the files/s of "
                     f"--workers {first} (wall clock)"
                 )
-        check(files[: len(set(f.name[16:] for f in files))], Path(tmp) / "baseline.npy", out)
+        check(files, Path(tmp) / "baseline.npy", out)
 
 
 def line(what: str, files: int, wall: float | None, cpu: float, base_cpu: float) -> None:
@@ -228,16 +149,24 @@ def line(what: str, files: int, wall: float | None, cpu: float, base_cpu: float)
 
 
 def check(files: list[Path], baseline: Path, out: Path) -> None:
-    """Both pipelines give the same coordinates (float32 rounding aside)."""
+    """skelcmd wrote the baseline's arrays (to 1e-5: the baseline works in float32) and its
+    frame counts, for every file."""
     expected = np.load(baseline, mmap_mode="r")
-    dataset = open_dataset(out / "xsub")
+    lengths = np.load(baseline.with_suffix(".lengths.npy"))
     found = {}
-    for split in dataset.splits.values():
+    for split in open_dataset(out / "xsub").splits.values():
         for i, name in enumerate(split.names or []):
-            found[name] = split.data[i]
-    worst = max(float(np.abs(found[f.name[:20]] - expected[i]).max()) for i, f in enumerate(files))
+            found[name] = (split.data[i], int(split.lengths[i]))
+    worst = 0.0
+    for i, f in enumerate(files):
+        data, length = found[f.name[:20]]
+        assert length == min(lengths[i], MAX_FRAMES), (f.name, length, lengths[i])
+        worst = max(worst, float(np.abs(data - expected[i]).max()))
     assert worst < 1e-5, worst
-    print(f"same output as the baseline on {len(files)} files (max |difference| {worst:.1e})")
+    print(
+        f"same arrays and frame counts as the baseline on all {len(files)} files "
+        f"(max |difference| {worst:.1e})"
+    )
 
 
 if __name__ == "__main__":

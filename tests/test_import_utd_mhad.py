@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from reference_literal import literal
 from skelcmd.data.format import open_dataset
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
@@ -43,10 +44,10 @@ def _assert_no_output(out: Path) -> None:
 
 def test_round_trip(tmp_path: Path) -> None:
     skels = _write_raw(tmp_path / "raw")
-    out = import_utd_mhad(tmp_path / "raw", tmp_path / "ds", align=False)
+    out = import_utd_mhad(tmp_path / "raw", tmp_path / "ds", preprocess="none")
     assert out == tmp_path / "ds"
     ds = open_dataset(out)
-    assert ds.extra["aligned"] is False
+    assert ds.extra["aligned"] is False and ds.extra["preprocess"] == "none"
     assert ds.layout == KINECT20
     assert ds.class_names == UTD_MHAD_CLASSES and len(ds.class_names) == 27
     assert ds.class_names[0] == "swipe left" and ds.class_names[26] == "squat"
@@ -203,16 +204,36 @@ def _plain_alignment(skel: np.ndarray) -> np.ndarray:
 BODY_JOINTS = ("hip_center", "spine", "shoulder_left", "shoulder_right")
 
 
-def test_default_import_aligns_each_recording_to_its_first_frame(tmp_path: Path) -> None:
+def test_tracked_import_aligns_each_recording_to_its_first_frame(tmp_path: Path) -> None:
     skels = _write_raw(tmp_path / "raw")
-    ds = open_dataset(import_utd_mhad(tmp_path / "raw", tmp_path / "ds"))
-    assert ds.extra["aligned"] is True
+    out = import_utd_mhad(tmp_path / "raw", tmp_path / "ds", preprocess="tracked-first-frame")
+    ds = open_dataset(out)
+    assert ds.extra["aligned"] is True and ds.extra["preprocess"] == "tracked-first-frame"
     for split in (ds.split("train"), ds.split("test")):
         for i, name in enumerate(split.names):
             frames = split.lengths[i]
             got = split.data[i, :, :frames, :, 0]
             np.testing.assert_allclose(got, _plain_alignment(skels[name]), atol=1e-5)
             assert (split.data[i, :, frames:] == 0).all()
+
+
+def _literal_reference(skel: np.ndarray, frames: int) -> np.ndarray:
+    """(20, 3, T) raw -> (3, frames, 20): benchmarks/reference_prepare.py's loops, with
+    kinect20's joints (origin spine, hip centre -> spine, shoulders)."""
+    data = np.zeros((1, 3, frames, 20, 1), np.float32)
+    data[0, :, : skel.shape[2], :, 0] = skel.transpose(1, 2, 0)
+    frame = KINECT20.body_frame
+    return literal.pre_normalization(data, frame.origin, frame.up, frame.across)[0, ..., 0]
+
+
+def test_default_import_is_the_reference_pipeline(tmp_path: Path) -> None:
+    skels = _write_raw(tmp_path / "raw")
+    ds = open_dataset(import_utd_mhad(tmp_path / "raw", tmp_path / "ds"))
+    assert ds.extra["aligned"] is True and ds.extra["preprocess"] == "reference"
+    for split in (ds.split("train"), ds.split("test")):
+        for i, name in enumerate(split.names):
+            expected = _literal_reference(skels[name], split.data.shape[2])
+            np.testing.assert_allclose(split.data[i, ..., 0], expected, atol=1e-5)
 
 
 def test_real_release_aligned_stands_upright(tmp_path: Path) -> None:
@@ -222,10 +243,11 @@ def test_real_release_aligned_stands_upright(tmp_path: Path) -> None:
     train = ds.split("train")
     index = train.names.index("a1_s1_t1")
     raw = scipy.io.loadmat(REAL / "a1_s1_t1_skeleton.mat")["d_skel"]
-    got = train.data[index, :, : raw.shape[2], :, 0]
-    np.testing.assert_allclose(got, _plain_alignment(raw), atol=1e-5)
+    expected = _literal_reference(raw, train.data.shape[2])
+    np.testing.assert_allclose(train.data[index, ..., 0], expected, atol=1e-5)
+    spine = train.data[:, :, :, KINECT20.index("spine"), 0]  # (N, 3, T)
+    assert (spine == 0).all()  # the origin, in every frame
     first = train.data[:, :, 0, :, 0]  # (N, 3, 20) first frames
-    assert np.abs(first[:, :, KINECT20.index("spine")]).max() < 1e-5  # the origin
     head_above_hips = (
         first[:, 2, KINECT20.index("head")] > first[:, 2, KINECT20.index("hip_center")]
     )

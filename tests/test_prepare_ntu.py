@@ -222,19 +222,42 @@ def test_prepare_real_samples_with_one_and_two_workers(tmp_path):
     data = open_dataset(tmp_path / "one" / "xsub")
     assert data.class_names[0] == "drink water" and data.num_classes == 60
     assert data.extra["aligned"] is True and data.extra["max_frames"] == 300
-    for split in data.splits.values():
+    assert data.extra["preprocess"] == "reference"  # the default; test_normalize_reference
+    for split in data.splits.values():  # checks its every number
         assert sorted(split.ids) == ["replications", "setups", "subjects", "views"]
         for i, name in enumerate(split.names):
             sample = np.asarray(split.data[i])  # (3, 300, 25, 2)
-            assert split.lengths[i] == FRAMES[name] and split.labels[i] == int(name[17:]) - 1
+            length = split.lengths[i]
+            assert length == FRAMES[name] and split.labels[i] == int(name[17:]) - 1
+            # the padding repeats the sequence (person 1 is in every frame of these files)
+            assert np.array_equal(sample[:, length:], sample[:, np.arange(300 - length) % length])
+            assert (sample[:, :, 1, 0] == 0).all()  # joint 2 of person 1 is the origin, always
+            hip, spine, left, right = sample[:, 0, [0, 1, 4, 8], 0].T
+            assert abs(right - left)[1:].max() < 1e-5 and (right - left)[0] > 0  # along +x
+            assert np.linalg.norm((spine - hip)[:2]) < 0.3 * (spine - hip)[2]  # about +z
+            has_second = (sample[:, :length, :, 1] != 0).any()
+            assert has_second == (name in TWO_PEOPLE)
+
+
+@needs_samples
+def test_tracked_first_frame_pipeline_is_kept(tmp_path):
+    raw = copy_samples(tmp_path / "raw")
+    prepare_ntu(
+        raw, tmp_path / "out", dataset="ntu60", benchmarks=["xview"], progress=False,
+        preprocess="tracked-first-frame",
+    )  # fmt: skip
+    data = open_dataset(tmp_path / "out" / "xview")
+    assert data.extra["preprocess"] == "tracked-first-frame" and data.extra["aligned"] is True
+    for split in data.splits.values():
+        for i, name in enumerate(split.names):
+            sample = np.asarray(split.data[i])  # (3, 300, 25, 2)
+            assert split.lengths[i] == FRAMES[name]
             assert (sample[:, split.lengths[i] :] == 0).all()
             hip, spine, left, right = sample[:, 0, [0, 1, 4, 8], 0].T
             assert np.allclose(spine, 0, atol=1e-6)  # centred on joint 2
             assert np.allclose((spine - hip)[:2], 0, atol=1e-5) and spine[2] > hip[2]
             assert abs((right - left)[1]) < 1e-5 and (right - left)[0] > 0
             assert abs((right - left)[0]) > 2 * abs((right - left)[2])  # shoulders along x
-            has_second = (sample[:, : split.lengths[i], :, 1] != 0).any()
-            assert has_second == (name in TWO_PEOPLE)
 
 
 @needs_samples

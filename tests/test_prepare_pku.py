@@ -44,8 +44,8 @@ def run(root: Path, out: str = "out", **kwargs):
     return prepare_pku(root / "skeleton", root / "label", root / out, progress=False, **kwargs)
 
 
-def test_round_trip(pku):
-    summary = run(pku, align=False)
+def test_round_trip_tracked(pku):  # the end included, long clips resampled
+    summary = run(pku, align=False, preprocess="tracked-first-frame")
     assert summary.written("xsub", "train") == 9 and summary.written("xsub", "test") == 3
     assert summary.written("xview", "train") == 6 and summary.written("xview", "test") == 6
     data = open_dataset(pku / "out" / "xsub")
@@ -72,12 +72,31 @@ def test_round_trip(pku):
     assert "resampled to 300" in summary.format()
 
 
-def test_aligned_clips_start_centred(pku):
+def test_round_trip_reference(pku):  # rows [start, end), long clips cut to their first 300
+    summary = run(pku, align=False)
+    data = open_dataset(pku / "out" / "xsub")
+    assert data.extra["preprocess"] == "reference" and data.extra["num_cut"] == 4
+    train = data.splits["train"]
+    assert train.lengths[:3].tolist() == [39, 99, 300]
+    rows = rows_of(0)
+    for i, clip in enumerate([rows[10:49], rows[100:199], rows[0:300]]):
+        persons = clip.reshape(len(clip), 2, 25, 3).transpose(3, 0, 2, 1)
+        kept = np.asarray(train.data[i])[:, : len(clip), :, : 1 + (i < 2)]
+        np.testing.assert_allclose(kept, persons[..., : 1 + (i < 2)], atol=1e-6)
+    # person 2 of the long clip (rows 100-199) starts empty: its frames move to the front
+    second = rows[100:200, 75:].reshape(100, 25, 3).transpose(2, 0, 1)
+    np.testing.assert_allclose(np.asarray(train.data[2])[:, :100, :, 1], second, atol=1e-6)
+    first = np.asarray(train.data[0])[..., 0]  # person 1, repeated to 300 frames
+    assert np.array_equal(first[:, 39:], first[:, np.arange(261) % 39])
+    assert "cut to their first 300 frames" in summary.format()
+
+
+def test_aligned_clips_are_centred_in_every_frame(pku):
     run(pku)
     sample = np.asarray(open_dataset(pku / "out" / "xview").splits["test"].data[0])
-    assert np.allclose(sample[:, 0, 1, 0], 0, atol=1e-6)  # spine-middle of frame 1 at 0
-    hip, spine = sample[:, 0, 0, 0], sample[:, 0, 1, 0]
-    assert np.allclose((spine - hip)[:2], 0, atol=1e-5)
+    assert (sample[:, :, 1, 0] == 0).all()  # spine-middle of person 1 at 0 in every frame
+    left, right = sample[:, 0, 4, 0], sample[:, 0, 8, 0]
+    assert abs(right - left)[1:].max() < 1e-5 and (right - left)[0] > 0  # shoulders on +x
 
 
 def test_workers_give_the_same_output(pku):

@@ -133,3 +133,48 @@ def test_joint_lookup():
     assert NTU25.index("head") == 3
     with pytest.raises(UserError, match="no joint 'tail'"):
         NTU25.index("tail")
+
+
+def test_body_frames_of_the_builtin_layouts():
+    assert (NTU25.body_frame.origin, NTU25.body_frame.up, NTU25.body_frame.across) == (
+        1,
+        (0, 1),
+        (4, 8),
+    )  # the reference's joints 2, 1 -> 2, 5 and 9 (1-based)
+    frame = KINECT20.body_frame
+    assert [KINECT20.joint_names[j] for j in frame.joints] == [
+        "spine", "hip_center", "spine", "shoulder_left", "shoulder_right",
+    ]  # fmt: skip
+
+
+def test_yaml_body_frame_round_trips_and_is_optional(tmp_path):
+    spec = {
+        "name": "stick",
+        "joints": ["pelvis", "chest", "l", "r"],
+        "parents": ["pelvis", 1, "chest", "chest"],
+        "body_frame": {"origin": "chest", "up": ["pelvis", 2], "across": ["l", "r"]},
+    }
+    path = tmp_path / "stick.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    layout = get_layout(str(path))
+    assert layout.body_frame.joints == (1, 0, 1, 2, 3)
+    assert layout_from_dict(layout.to_dict()) == layout
+    del spec["body_frame"]
+    bare = layout_from_dict(spec)
+    assert bare.body_frame is None and "body_frame" not in bare.to_dict()
+    with pytest.raises(UserError, match="layout 'stick' has no body frame, which --preprocess"):
+        bare.require_body_frame("--preprocess reference")
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({"origin": "a", "up": ["a"], "across": ["a", "b"]}, "body_frame must be a mapping"),
+        (["a", "b"], "body_frame must be a mapping"),
+        ({"origin": "z", "up": ["a", "b"], "across": ["a", "b"]}, "'z' is not one of"),
+    ],
+)
+def test_bad_body_frames_are_explained(frame, message):
+    spec = {"name": "x", "joints": ["a", "b"], "parents": ["a", "a"], "body_frame": frame}
+    with pytest.raises(UserError, match=message):
+        layout_from_dict(spec)

@@ -10,7 +10,8 @@ cells still to run with a time estimate measured on this machine.
     python benchmarks/accuracy/run.py GRID.yaml --out DIR --dry-run
     python benchmarks/accuracy/run.py GRID.yaml --out DIR --set seeds=[0] --set data=DIR
 
-The UTD-MHAD grid needs `skelcmd import utd-mhad ../shared/data/utd_mhad runs/data/utd` first.
+The UTD-MHAD grid needs `skelcmd import utd-mhad ../shared/data/utd_mhad runs/data/utd
+--preprocess tracked-first-frame` first (the alignment its published results used).
 """
 
 from __future__ import annotations

@@ -78,7 +78,13 @@ def _synth(args: argparse.Namespace) -> None:
 def _import_utd(args: argparse.Namespace) -> None:
     from skelcmd.sources.utd_mhad import import_utd_mhad
 
-    out = import_utd_mhad(args.raw_dir, args.out_dir, align=args.align, overwrite=args.overwrite)
+    out = import_utd_mhad(
+        args.raw_dir,
+        args.out_dir,
+        preprocess=args.preprocess,
+        align=args.align,
+        overwrite=args.overwrite,
+    )
     print(f"wrote {out}")
 
 
@@ -93,6 +99,8 @@ def _import_npz(args: argparse.Namespace) -> None:
         class_names=args.classes,
         benchmark=args.benchmark,
         overwrite=args.overwrite,
+        preprocess=args.preprocess,
+        align=args.align,
     )
     print(f"wrote {out}")
 
@@ -107,6 +115,8 @@ def _import_pyskl(args: argparse.Namespace) -> None:
         layout=args.layout,
         class_names=args.classes,
         overwrite=args.overwrite,
+        preprocess=args.preprocess,
+        align=args.align,
     )
     print(f"wrote {out}")
 
@@ -157,7 +167,8 @@ def _prepare_ntu(args: argparse.Namespace) -> None:
         dataset=args.dataset,
         benchmarks=args.benchmark,
         workers=args.workers,
-        align=not args.no_align,
+        preprocess=args.preprocess,
+        align=args.align,
         skip_bad=args.skip_bad,
         overwrite=args.overwrite,
     )
@@ -174,7 +185,8 @@ def _prepare_pku(args: argparse.Namespace) -> None:
         split_file=args.split_file,
         benchmarks=args.benchmark,
         workers=args.workers,
-        align=not args.no_align,
+        preprocess=args.preprocess,
+        align=args.align,
         skip_bad=args.skip_bad,
         overwrite=args.overwrite,
     )
@@ -184,6 +196,8 @@ def _prepare_pku(args: argparse.Namespace) -> None:
 def _layout(args: argparse.Namespace) -> None:
     from skelcmd.skeleton import LAYOUTS, get_layout
 
+    if args.name is None and args.out:
+        raise UserError("--out draws one layout; name it: `skelcmd layout coco17 --out a.png`.")
     if args.name is None:
         for layout in LAYOUTS.values():
             centre = layout.joint_names[layout.center]
@@ -194,6 +208,10 @@ def _layout(args: argparse.Namespace) -> None:
     for v, p in layout.bone_pairs:
         bone = "root (zero bone)" if v == p else f"bone to {p + 1:2d} {layout.joint_names[p]}"
         print(f"  {v + 1:2d} {layout.joint_names[v]:16s} {bone}")
+    if args.out:
+        from skelcmd.layout_picture import draw_layout
+
+        print(f"wrote {draw_layout(layout, args.out)}")
 
 
 def _pretrain(args: argparse.Namespace) -> None:
@@ -313,6 +331,32 @@ def _add_overwrite(parser: argparse.ArgumentParser) -> None:
     )
 
 
+PREPROCESS_CHOICES = ("reference", "tracked-first-frame")  # skelcmd.sources.normalize
+IMPORT_PREPROCESS_CHOICES = (*PREPROCESS_CHOICES, "none")
+
+
+def _add_preprocess_options(
+    parser: argparse.ArgumentParser, choices: Sequence[str], default: str
+) -> None:
+    parser.add_argument(
+        "--preprocess",
+        choices=choices,
+        default=default,
+        help=f"normalisation (default {default}): reference = exactly the CMD reference's "
+        "(body records in file order, the 2 of most motion, 300 frames with trailing empty "
+        "frames filled by repeating, person 1's spine subtracted in every frame, rotated by "
+        "frame 0: hip->spine onto z, shoulders onto x); tracked-first-frame = bodies tracked "
+        "by ID, empty frames dropped, centred and rotated by person 1's first frame"
+        + ("; none = the coordinates as given" if "none" in choices else ""),
+    )
+    parser.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="skip the centring and rotation of --preprocess: camera coordinates",
+    )
+
+
 def _add_prepare_options(parser: argparse.ArgumentParser, benchmarks: Sequence[str]) -> None:
     parser.add_argument(
         "--benchmark",
@@ -325,11 +369,7 @@ def _add_prepare_options(parser: argparse.ArgumentParser, benchmarks: Sequence[s
     parser.add_argument(
         "--workers", type=_positive_int, default=1, help="parallel processes (default 1)"
     )
-    parser.add_argument(
-        "--no-align",
-        action="store_true",
-        help="keep raw camera coordinates (no centring on the spine, no rotation)",
-    )
+    _add_preprocess_options(parser, PREPROCESS_CHOICES, "reference")
     parser.add_argument(
         "--skip-bad",
         action="store_true",
@@ -417,13 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = kind("utd-mhad", _import_utd, "UTD-MHAD skeleton .mat files, cross-subject split.")
     k.add_argument("raw_dir", metavar="RAW_DIR", help="folder of aA_sS_tT_skeleton.mat files")
     k.add_argument("out_dir", metavar="OUT_DIR")
-    k.add_argument(
-        "--no-align",
-        dest="align",
-        action="store_false",
-        help="keep Kinect camera coordinates (default: centre on the first frame's spine and "
-        "rotate into its body axes, as NTU RGB+D is prepared)",
-    )
+    _add_preprocess_options(k, IMPORT_PREPROCESS_CHOICES, "reference")
     _add_overwrite(k)
     k = kind("npz", _import_npz, "An x_train/y_train/x_test/y_test .npz (CTR-GCN family).")
     k.add_argument("file", metavar="FILE")
@@ -455,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="class names: ntu60, ntu120, or a text file with one name a line "
             "(default: NTU names for 60/120 classes, else class_1, class_2, ...)",
         )
+        _add_preprocess_options(k, IMPORT_PREPROCESS_CHOICES, "none")
         _add_overwrite(k)
     kinds.choices["npz"].add_argument("--benchmark", default="", help="benchmark name to record")
     kinds.choices["pyskl"].set_defaults(layout=None)  # decided by the keypoints: 3D or 2D
@@ -664,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("layout", _layout, "List the built-in skeleton layouts, or print one's bones.")
     p.add_argument("name", nargs="?", help="a layout name or a YAML layout file")
+    p.add_argument("--out", metavar="FILE.png", help="also draw the layout's tree to a PNG")
 
     p = command(
         "demo",

@@ -8,6 +8,13 @@ the one list of parents. Built-in layouts live in `LAYOUTS`; users describe thei
     joints: [pelvis, spine, head, ...]
     parents: [pelvis, pelvis, spine, ...]   # names or 1-based indices; a root is its own parent
     center: spine                           # optional graph centre (default: the first root)
+    body_frame:                             # optional: the joints view normalisation uses
+      origin: spine                         #   centred on this joint
+      up: [pelvis, spine]                   #   this bone (from, to) rotated onto +z
+      across: [shoulder_l, shoulder_r]      #   right minus left rotated onto +x
+
+A layout without `body_frame` can be imported and trained on, but not aligned
+(`--preprocess reference` / `tracked-first-frame` need it; see `skelcmd.sources.normalize`).
 """
 
 from __future__ import annotations
@@ -23,13 +30,31 @@ from skelcmd.errors import UserError, require_file
 
 
 @dataclass(frozen=True)
+class BodyFrame:
+    """The joints (0-based) that view normalisation uses: the scene is centred on `origin`,
+    then rotated so that the bone `up` = (from, to) points along +z and `across` = (left,
+    right), right minus left, along +x. NTU-25: origin 1 (spine-middle), up (0, 1), across
+    (4, 8), the reference's joints 2, 1 -> 2 and 5 -> 9."""
+
+    origin: int
+    up: tuple[int, int]
+    across: tuple[int, int]
+
+    @property
+    def joints(self) -> tuple[int, ...]:
+        return (self.origin, *self.up, *self.across)
+
+
+@dataclass(frozen=True)
 class Layout:
-    """A skeleton: `parents[v]` is the 0-based parent of joint `v`; a root is its own parent."""
+    """A skeleton: `parents[v]` is the 0-based parent of joint `v`; a root is its own parent.
+    `body_frame` (optional) names the joints that centring and rotation use."""
 
     name: str
     joint_names: tuple[str, ...]
     parents: tuple[int, ...]
     center: int
+    body_frame: BodyFrame | None = None
 
     def __post_init__(self) -> None:
         v = len(self.joint_names)
@@ -48,6 +73,10 @@ class Layout:
                 )
         if not 0 <= self.center < v:
             raise UserError(f"{where}: centre joint index {self.center} is outside 0..{v - 1}.")
+        if self.body_frame is not None and not all(0 <= j < v for j in self.body_frame.joints):
+            raise UserError(
+                f"{where}: body frame {self.body_frame} names a joint outside 0..{v - 1}."
+            )
         self._check_acyclic()
 
     def _check_acyclic(self) -> None:
@@ -86,6 +115,17 @@ class Layout:
                 f"{', '.join(self.joint_names)}."
             ) from None
 
+    def require_body_frame(self, why: str) -> BodyFrame:
+        """The body frame, or a UserError saying that `why` (e.g. "--preprocess reference")
+        needs one."""
+        if self.body_frame is None:
+            raise UserError(
+                f"layout {self.name!r} has no body frame, which {why} needs (the joints to "
+                "centre on and to rotate by). Add `body_frame: {origin: JOINT, up: [FROM, TO], "
+                "across: [LEFT, RIGHT]}` to the layout's YAML, or use --preprocess none."
+            )
+        return self.body_frame
+
     def adjacency(self) -> np.ndarray:
         """(V, V) symmetric 0/1 matrix of the edges, no self-loops."""
         a = np.zeros((self.num_joints, self.num_joints), dtype=np.float32)
@@ -106,16 +146,26 @@ class Layout:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain description that `layout_from_dict` turns back into this layout."""
-        return {
+        spec: dict[str, Any] = {
             "name": self.name,
             "joints": list(self.joint_names),
             "parents": [self.joint_names[p] for p in self.parents],
             "center": self.joint_names[self.center],
         }
+        if self.body_frame is not None:
+            name = self.joint_names
+            frame = self.body_frame
+            spec["body_frame"] = {
+                "origin": name[frame.origin],
+                "up": [name[j] for j in frame.up],
+                "across": [name[j] for j in frame.across],
+            }
+        return spec
 
 
 def layout_from_dict(spec: dict[str, Any], source: str = "layout") -> Layout:
-    """Build a layout from `{name, joints, parents, center?}`; parents are names or 1-based."""
+    """Build a layout from `{name, joints, parents, center?, body_frame?}`; joints are given
+    by name or 1-based index."""
     if not isinstance(spec, dict):
         raise UserError(f"{source}: a layout must be a mapping with keys name, joints, parents.")
     missing = [key for key in ("name", "joints", "parents") if key not in spec]
@@ -149,13 +199,41 @@ def layout_from_dict(spec: dict[str, Any], source: str = "layout") -> Layout:
     if not roots:
         raise UserError(f"{source}: no root; make one joint its own parent.")
     center = resolve(spec["center"], "centre") if spec.get("center") is not None else roots[0]
-    return Layout(str(spec["name"]), tuple(joints), parents, center)
+    frame = spec.get("body_frame")
+    if frame is not None:
+        pairs = isinstance(frame, dict) and all(
+            isinstance(frame.get(k), (list, tuple)) and len(frame[k]) == 2 for k in ("up", "across")
+        )
+        if not pairs or "origin" not in frame:
+            raise UserError(
+                f"{source}: body_frame must be a mapping {{origin: JOINT, up: [FROM, TO], "
+                f"across: [LEFT, RIGHT]}}, found {frame!r}."
+            )
+        frame = BodyFrame(
+            resolve(frame["origin"], "body_frame origin"),
+            tuple(resolve(j, "body_frame up joint") for j in frame["up"]),
+            tuple(resolve(j, "body_frame across joint") for j in frame["across"]),
+        )
+    return Layout(str(spec["name"]), tuple(joints), parents, center, frame)
 
 
-def _builtin(name: str, joints: str, parents_1based: list[int], center_1based: int) -> Layout:
-    return Layout(
-        name, tuple(joints.split()), tuple(p - 1 for p in parents_1based), center_1based - 1
-    )
+def _builtin(
+    name: str,
+    joints: str,
+    parents_1based: list[int],
+    center_1based: int,
+    body_frame: tuple[str, tuple[str, str], tuple[str, str]] | None = None,
+) -> Layout:
+    """A layout from its joint names, 1-based parents and centre; `body_frame` by joint names
+    (origin, (up from, up to), (left, right))."""
+    names = tuple(joints.split())
+    frame = None
+    if body_frame is not None:
+        origin, up, across = body_frame
+        frame = BodyFrame(
+            names.index(origin), tuple(map(names.index, up)), tuple(map(names.index, across))
+        )
+    return Layout(name, names, tuple(p - 1 for p in parents_1based), center_1based - 1, frame)
 
 
 # Kinect v2 (NTU RGB+D, PKU-MMD). Parents are the reference code's bone list, kept for fidelity:
@@ -168,6 +246,7 @@ NTU25 = _builtin(
     "hand_tip_right thumb_right",
     [2, 21, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19, 21, 23, 8, 25, 12],
     21,
+    ("spine_mid", ("spine_base", "spine_mid"), ("shoulder_left", "shoulder_right")),
 )
 
 # Kinect v1 as in UTD-MHAD, rooted like ntu25 at the shoulder centre.
@@ -178,6 +257,7 @@ KINECT20 = _builtin(
     "hip_right knee_right ankle_right foot_right",
     [2, 2, 2, 3, 2, 5, 6, 7, 2, 9, 10, 11, 4, 13, 14, 15, 4, 17, 18, 19],
     2,
+    ("spine", ("hip_center", "spine"), ("shoulder_left", "shoulder_right")),
 )
 
 # SBU Kinect Interaction, 15 joints in the data set's order, rooted at the torso.
@@ -187,6 +267,7 @@ SBU15 = _builtin(
     "hip_left knee_left foot_left hip_right knee_right foot_right",
     [2, 3, 3, 2, 4, 5, 2, 7, 8, 3, 10, 11, 3, 13, 14],
     3,
+    ("torso", ("torso", "neck"), ("shoulder_left", "shoulder_right")),
 )
 
 # 2D keypoints from video. COCO-17 is the order of COCO, MMPose (HRNet) and pyskl's 2D

@@ -5,7 +5,9 @@ A data set is a directory:
     meta.json                  format version, layout, class names, source, benchmark, splits,
                                channels (`xyz`, `xy` or `xy+score`; absent means `xyz`)
     <split>/data.npy           float32 (N, C, T_max, V, M): channels, frames, joints, persons
-    <split>/lengths.npy        int32 (N,): valid frames; frames >= length are padding
+    <split>/lengths.npy        int32 (N,): valid frames; frames >= length are padding, of
+                               any content (zeros, or the repeated sequence that the
+                               reference preprocessing writes), never used
     <split>/labels.npy         int64 (N,): 0-based class index
     <split>/<ids>.npy          optional int32 (N,) ids: subjects, views, setups, replications
     <split>/names.txt          optional, one sample name a line

@@ -63,7 +63,9 @@ class Exclusion:
 
 @dataclass
 class Sample:
-    """One prepared sample: data float32 (3, T, V, M) with T <= max_frames valid frames."""
+    """One prepared sample: data float32 (3, T, V, M) with T <= max_frames frames, the first
+    `length` valid; `resampled`: it was longer than max_frames and was shortened (resampled
+    or cut, as `run`'s `shortening` says)."""
 
     name: str
     data: np.ndarray
@@ -223,12 +225,16 @@ def run(
     num_persons: int = 2,
     notes: list[str] | None = None,
     inputs: Sequence[str | Path] = (),
+    shortening: str = "resampled",
 ) -> PrepareSummary:
     """Run `work` over `jobs` and write `out_dir/<benchmark>/` for every benchmark.
 
     Nothing is left behind if it fails: each data set is renamed into place only at the end,
     and the report `out_dir/prepare_report.txt` is written (atomically) after them.
     `inputs` (the raw files and folders) are what `overwrite` may never delete.
+    `shortening` says how samples longer than `max_frames` were shortened: "resampled"
+    (linear interpolation) or "cut" (their first `max_frames` frames kept); meta.json counts
+    them as `num_resampled` / `num_cut`.
     """
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}.")
@@ -283,7 +289,7 @@ def run(
                         continue
                     resampled += sample.resampled
             counts = output.finish(
-                num_excluded=len(excluded), num_resampled=resampled,
+                num_excluded=len(excluded), **{f"num_{shortening}": resampled},
                 excluded={k: len(v) for k, v in group_by_reason(excluded).items()},
             )  # fmt: skip
         notes += [
@@ -295,10 +301,9 @@ def run(
             if split not in splits
         ]
         if resampled:
-            notes.append(
-                f"{resampled:,} samples longer than {max_frames} frames were resampled "
-                f"to {max_frames} by linear interpolation."
-            )
+            how = {"resampled": f"resampled to {max_frames} by linear interpolation",
+                   "cut": f"cut to their first {max_frames} frames"}[shortening]  # fmt: skip
+            notes.append(f"{resampled:,} samples longer than {max_frames} frames were {how}.")
         summary = PrepareSummary(source, out_dir, list(class_names), counts, excluded, num_inputs,
                                  time.perf_counter() - started, workers, notes)  # fmt: skip
         with atomic_path(summary.report_path, overwrite=True) as tmp:

@@ -1,9 +1,20 @@
-"""The common NTU preprocessing, vectorised: body selection, null frames, view alignment.
+"""The preprocessing pipelines every source shares (`PREPROCESS`), and the tracked one.
 
-A sequence is `x` float64 (3, T, V, M) (xyz, frames, joints, persons: the layout a data set
-stores) with `present` bool (T, M), whether person m has a non-zero joint in frame t. An
+- "reference" (the default of `prepare` and `import utd-mhad`): the CMD reference's data_gen
+  and 2s-AGCN `pre_normalization`, step by step as PAPER.md states it; its steps live in
+  `skelcmd.sources.normalize_reference`.
+- "tracked-first-frame" (skelcmd's earlier pipeline, this module): bodies tracked by bodyID,
+  the 2 with the most motion kept; frames where nobody is present dropped and the rest
+  repeated to the frame count; centred on person 1's origin joint in the first frame where
+  person 1 is present and rotated into one orthonormal body frame of that frame.
+- "none" (importers only): the coordinates as given.
+`normalize_arrays` applies any of them to arrays an importer holds. The joints used come from
+the layout's `body_frame` (NTU-25: spine-middle; hip -> spine; left / right shoulder).
+
+Here a sequence is `x` float64 (3, T, V, M) (xyz, frames, joints, persons: the layout a data
+set stores) with `present` bool (T, M), whether person m has a non-zero joint in frame t. An
 absent person or an untracked joint is all zeros and stays exactly zero through every step.
-`process` chains the steps; nothing here loops over frames or joints in Python.
+`process` chains the tracked steps; nothing here loops over frames or joints in Python.
 """
 
 from __future__ import annotations
@@ -12,11 +23,45 @@ import math
 
 import numpy as np
 
+from skelcmd.errors import UserError
+from skelcmd.skeleton import NTU25, BodyFrame, Layout
+from skelcmd.sources.normalize_reference import reference_sample
 from skelcmd.sources.ntu_parse import RawSkeleton
 
-# (hip, spine, left shoulder, right shoulder), 0-based: NTU-25 joints 1, 2, 5, 9
-NTU_BODY_FRAME = (0, 1, 4, 8)
+REFERENCE, TRACKED, NONE = "reference", "tracked-first-frame", "none"
+PREPROCESS = (REFERENCE, TRACKED)  # what `prepare` offers
+IMPORT_PREPROCESS = (*PREPROCESS, NONE)  # what importers offer
+VIEW = {  # what each pipeline does to the view, for meta.json
+    REFERENCE: "person 1's origin joint (NTU-25: spine-middle) subtracted in every frame; "
+    "rotated twice by person 1's frame 0: hip->spine onto +z, then the shoulders onto +x",
+    TRACKED: "centred on person 1's origin joint in the first frame where person 1 is present "
+    "and rotated into that frame's orthonormal body frame (hip->spine +z, shoulders +x)",
+}
+NTU_BODY_FRAME = NTU25.body_frame
 _EPS = 1e-6
+
+
+def check_preprocess(preprocess: str, allowed: tuple[str, ...] = PREPROCESS) -> str:
+    """`preprocess` if it is one of `allowed`, else a UserError listing them."""
+    if preprocess not in allowed:
+        raise UserError(f"unknown --preprocess {preprocess!r}; choose from {', '.join(allowed)}.")
+    return preprocess
+
+
+def check_import_preprocess(preprocess: str, layout: Layout, align: bool = True) -> str:
+    """`check_preprocess` for importers (NONE allowed), and that `layout` can be aligned if
+    asked to, before anything is read or written."""
+    check_preprocess(preprocess, IMPORT_PREPROCESS)
+    if preprocess != NONE and align:
+        layout.require_body_frame(f"--preprocess {preprocess}")
+    return preprocess
+
+
+def preprocess_extra(preprocess: str, align: bool) -> dict[str, object]:
+    """The meta.json entries that record a pipeline choice (`aligned` sets `show`'s up axis)."""
+    aligned = align and preprocess != NONE
+    view = VIEW[preprocess] if aligned else "camera coordinates (not centred, not rotated)"
+    return {"preprocess": preprocess, "aligned": aligned, "view": view}
 
 
 def motion_energy(raw: RawSkeleton) -> np.ndarray:
@@ -102,19 +147,16 @@ def view_rotation(hip, spine, left, right) -> np.ndarray:
     return np.array([x, y, z])
 
 
-def align_view(
-    x: np.ndarray, present: np.ndarray, joints: tuple[int, int, int, int] = NTU_BODY_FRAME
-) -> np.ndarray:
-    """Centre on person 1's spine joint and rotate into person 1's body frame
-    (`view_rotation`), both taken from the first frame where person 1 is present. `joints`
-    are the 0-based (hip, spine, left shoulder, right shoulder) of the layout; the spine joint
-    is the origin (NTU-25: spine-middle, joint 2). One matmul for all persons, frames and
-    joints; absent joints stay exactly 0."""
-    hip, spine, left, right = joints
+def align_view(x: np.ndarray, present: np.ndarray, frame: BodyFrame = NTU_BODY_FRAME) -> np.ndarray:
+    """Centre on person 1's `frame.origin` joint and rotate into person 1's body frame
+    (`view_rotation` of the `frame.up` bone and the `frame.across` shoulders), both taken
+    from the first frame where person 1 is present (NTU-25: origin spine-middle, joint 2).
+    One matmul for all persons, frames and joints; absent joints stay exactly 0."""
+    (hip, spine), (left, right) = frame.up, frame.across
     first = int(np.argmax(present[:, 0]))
     coords = x[:, first, :, 0].T.tolist()  # (V, 3) of person 1
     rotation = view_rotation(coords[hip], coords[spine], coords[left], coords[right])
-    origin = np.array(coords[spine])[:, None]
+    origin = np.array(coords[frame.origin])[:, None]
     out = (rotation @ (x.reshape(3, -1) - origin)).reshape(x.shape)
     out *= (x != 0).any(axis=0)
     out += 0.0  # turns the -0.0 of absent joints into 0.0
@@ -138,13 +180,19 @@ def resample(x: np.ndarray, present: np.ndarray, frames: int):
 
 
 def process(
-    x: np.ndarray, present: np.ndarray, *, align: bool = True, max_frames: int = 300
+    x: np.ndarray,
+    present: np.ndarray,
+    *,
+    align: bool = True,
+    max_frames: int = 300,
+    frame: BodyFrame = NTU_BODY_FRAME,
 ) -> tuple[np.ndarray, int, bool] | None:
-    """(3, T, V, M), (T, M) -> (float32 (3, T', V, M), T', resampled) or None if empty.
+    """The tracked pipeline: (3, T, V, M), (T, M) -> (float32 (3, T', V, M), T', resampled)
+    or None if empty.
 
     Steps: `fill_null_frames`; sequences longer than `max_frames` are `resample`d to it;
-    `align_view` unless `align` is False (raw camera coordinates). T' <= max_frames is the
-    frame count; the data set pads to max_frames with zeros.
+    `align_view` by `frame` unless `align` is False (raw camera coordinates). T' <=
+    max_frames is the frame count; the data set pads to max_frames with zeros.
     """
     filled = fill_null_frames(x, present)
     if filled is None:
@@ -157,5 +205,64 @@ def process(
     if resampled:
         x, present = resample(x, present, max_frames)
     if align:
-        x = align_view(x, present)
+        x = align_view(x, present, frame)
     return x.astype(np.float32), x.shape[1], resampled
+
+
+def normalize_sequence(
+    persons: np.ndarray,
+    preprocess: str,
+    *,
+    frame: BodyFrame = NTU_BODY_FRAME,
+    align: bool = True,
+    max_frames: int = 300,
+) -> tuple[np.ndarray, int, bool] | None:
+    """One sample's persons (M, T, V, 3) -> (float32 (3, T', V, M), length, shortened), or None
+    when it holds no non-zero number.
+
+    "reference": `reference_sample` (T' = max_frames: the first max_frames frames, the
+    trailing empty frames filled; length = min(T, max_frames)); "tracked-first-frame":
+    `process` (T' = length <= max_frames, longer sequences resampled).
+    """
+    if preprocess == REFERENCE:
+        return reference_sample(persons, frame, align=align, max_frames=max_frames)
+    present = (persons != 0).any(axis=(2, 3)).T  # (T, M)
+    return process(
+        persons.transpose(3, 1, 2, 0), present, align=align, max_frames=max_frames, frame=frame
+    )
+
+
+def normalize_arrays(
+    data: np.ndarray,
+    lengths: np.ndarray,
+    layout: Layout,
+    preprocess: str,
+    *,
+    align: bool = True,
+    frames: int | None = None,
+) -> np.ndarray:
+    """An importer's samples, float (n, 3, T, V, M), valid `lengths` (n,) -> float32
+    (n, 3, frames, V, M) (`frames` defaults to T, and must be >= T and the lengths).
+
+    "reference": each sample normalised over all `frames` (the padded length, as the
+    reference normalises its 300-frame arrays), so the padding holds the repeated sequence;
+    "tracked-first-frame": each sample's valid frames, zeros after; "none": the data as it
+    is, zero-padded. Aligning needs the layout's body frame (a UserError otherwise).
+    Non-finite input stays non-finite, silently: the writer refuses it, naming the sample.
+    """
+    frames = data.shape[2] if frames is None else frames
+    out = np.zeros((*data.shape[:2], frames, *data.shape[3:]), np.float32)
+    out[:, :, : data.shape[2]] = data
+    if preprocess == NONE:
+        return out
+    body = layout.require_body_frame(f"--preprocess {preprocess}") if align else NTU_BODY_FRAME
+    for i, (sample, length) in enumerate(zip(out, lengths, strict=True)):
+        span = frames if preprocess == REFERENCE else int(length)
+        persons = sample[:, :span].transpose(3, 1, 2, 0).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            result = normalize_sequence(
+                persons, preprocess, frame=body, align=align, max_frames=span
+            )
+        if result is not None:
+            out[i, :, :span] = result[0]
+    return out

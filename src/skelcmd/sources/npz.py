@@ -25,6 +25,12 @@ from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError, require_file
 from skelcmd.skeleton import Layout, get_layout
 from skelcmd.sources.classnames import MAX_LABEL, resolve_class_names
+from skelcmd.sources.normalize import (
+    NONE,
+    check_import_preprocess,
+    normalize_arrays,
+    preprocess_extra,
+)
 
 CHUNK = 512
 SPLITS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
@@ -189,16 +195,20 @@ def import_npz(
     class_names: str | Path | Sequence[str] | None = None,
     benchmark: str = "",
     overwrite: bool = False,
+    preprocess: str = NONE,
+    align: bool = True,
 ) -> Path:
     """Import a CTR-GCN-style archive `file` into the data set directory `out`.
 
     Writes splits `train` and `test`: data (N, 3, T, V, M) float32 with the archive's T and M,
-    lengths, labels (from int labels or one-hot argmax). Returns `out`.
+    lengths, labels (from int labels or one-hot argmax). Returns `out`. `preprocess` (default
+    none: such archives come normalised) as `normalize_arrays`, over the archive's T frames.
     """
     file, out = Path(file), Path(out)
     if x_format not in X_FORMATS:
         raise UserError(f"unknown x format {x_format!r}; use one of {', '.join(X_FORMATS)}.")
     layout = get_layout(layout)
+    check_import_preprocess(preprocess, layout, align)
     require_file(file, "archive", "give the .npz file to import")
     try:
         archive = zipfile.ZipFile(file)
@@ -236,6 +246,7 @@ def import_npz(
             class_names, num_classes, f"{file} (labels of y_train, y_test)", layout_name=layout.name
         )
         extra = {"file": file.name, "x_format": geometry["train"][1]}
+        extra.update(preprocess_extra(preprocess, align))
         with DatasetWriter(
             out,
             layout,
@@ -254,6 +265,7 @@ def import_npz(
                     for start, block in _iter_chunks(archive, x_key, where, CHUNK):
                         block = _to_nctvm(block, fmt, m, layout.num_joints)
                         lengths = _lengths(block, split, start, str(file))
+                        block = normalize_arrays(block, lengths, layout, preprocess, align=align)
                         target.append(block, lengths, labels[split][start : start + len(block)])
                         bar.update(len(block))
     return out

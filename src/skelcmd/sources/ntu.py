@@ -2,8 +2,9 @@
 
     prepare_ntu("nturgb+d_skeletons", "data/ntu60", dataset="ntu60", workers=8)
 
-reads every `SsssCcccPpppRrrrAaaa.skeleton` file of the folder once (`ntu_parse`), keeps the
-2 bodies with the most motion, fills null frames and aligns the view (`align`), and writes
+reads every `SsssCcccPpppRrrrAaaa.skeleton` file of the folder once (`ntu_parse`), keeps 2
+bodies, handles empty frames and aligns the view as `preprocess` says (`normalize`: by default
+exactly as the CMD reference, 300 frames written per sample), and writes
 `data/ntu60/xsub` and `data/ntu60/xview` (NTU-120: `xsub`, `xset`) with subject, camera
 (`views`), setup and replication ids per sample, and `data/ntu60/prepare_report.txt`.
 """
@@ -21,7 +22,15 @@ import numpy as np
 
 from skelcmd.errors import UserError
 from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
-from skelcmd.sources.normalize import process, select_persons
+from skelcmd.sources.normalize import (
+    REFERENCE,
+    TRACKED,
+    check_preprocess,
+    normalize_sequence,
+    preprocess_extra,
+    select_persons,
+)
+from skelcmd.sources.normalize_reference import record_slots, select_by_energy
 from skelcmd.sources.ntu_parse import parse_skeleton
 
 SUFFIX = ".skeleton"
@@ -167,12 +176,16 @@ def _select(stems: list[str], dataset: str) -> tuple[np.ndarray, list[Exclusion]
 
 def _work(payload: tuple) -> Outcome:
     """Worker: parse, select bodies, process one file."""
-    path, stem, label, ids, align, max_frames = payload
+    path, stem, label, ids, align, max_frames, preprocess = payload
     try:
         raw = parse_skeleton(path)
     except UserError as exc:
         return Outcome(error=str(exc))
-    result = process(*select_persons(raw), align=align, max_frames=max_frames)
+    if preprocess == REFERENCE:  # body records by their place in each frame
+        persons = select_by_energy(record_slots(raw))
+    else:  # bodies by bodyID
+        persons = select_persons(raw)[0].transpose(3, 1, 2, 0)
+    result = normalize_sequence(persons, preprocess, align=align, max_frames=max_frames)
     if result is None:
         detail = "no frame has a body with a non-zero joint"
         return Outcome(excluded=[Exclusion(stem + SUFFIX, "no-body", detail)])
@@ -192,6 +205,7 @@ def prepare_ntu(
     overwrite: bool = False,
     progress: bool = True,
     max_frames: int = 300,
+    preprocess: str = REFERENCE,
 ) -> PrepareSummary:
     """Prepare NTU RGB+D 60 or 120 from the raw `.skeleton` files of `raw_dir`.
 
@@ -200,10 +214,18 @@ def prepare_ntu(
     `out_dir/prepare_report.txt`. Excluded: the missing-skeleton list, for NTU-60 the
     NTU-120-only samples, files without a body, and with `skip_bad` bad files; file names
     not matching the pattern are reported. A bad file is otherwise a UserError naming file
-    and line, and nothing is written. `align=False` keeps camera coordinates.
+    and line, and nothing is written. `preprocess`: one of `normalize.PREPROCESS`;
+    `align=False` skips its centring and rotation (camera coordinates).
+
+    "reference" (PAPER.md): body records fill 4 slots by their order in each frame, the 2 of
+    most motion energy are kept; the first `max_frames` frames, then 2s-AGCN's
+    `pre_normalization`; lengths = the file's frame count (at most `max_frames`: longer files
+    are cut, where the reference would fail). "tracked-first-frame": bodies by bodyID, null
+    frames dropped, longer sequences resampled, first-frame alignment.
     """
     if dataset not in DATASETS:
         raise UserError(f"unknown NTU data set {dataset!r}; choose ntu60 or ntu120.")
+    check_preprocess(preprocess)
     chosen = check_benchmarks(benchmarks, BENCHMARKS[dataset], dataset)
     raw_dir = Path(raw_dir)
     stems, excluded, folders = _scan(raw_dir)
@@ -232,18 +254,14 @@ def prepare_ntu(
             ids,
             align,
             max_frames,
+            preprocess,
         )
         splits = {b: "train" if train[b][i] else "test" for b in chosen}
         jobs.append(Job(stem + SUFFIX, payload, splits))
     notes = []
     if folders:
         notes.append(f"ignored {len(folders)} subfolders of {raw_dir}: {', '.join(folders[:5])}")
-    extra = {
-        "aligned": align,
-        "max_frames": max_frames,
-        "persons": "the 2 bodies with the most motion energy, most first",
-        "null_frames": "dropped, then the sequence repeated to the header's frame count",
-    }
+    extra = {**preprocess_extra(preprocess, align), "max_frames": max_frames, **_STEPS[preprocess]}
     return run(
         out_dir,
         jobs,
@@ -261,4 +279,21 @@ def prepare_ntu(
         max_frames=max_frames,
         notes=notes,
         inputs=[raw_dir],
+        shortening="cut" if preprocess == REFERENCE else "resampled",
     )
+
+
+_STEPS = {  # how each pipeline picks bodies and handles frames, for meta.json
+    REFERENCE: {
+        "persons": "per frame, body records in file order fill 4 slots; the 2 slots with the "
+        "most motion energy, most first (ties: the later slot first)",
+        "null_frames": "per person, leading empty frames moved behind the others, then the "
+        "trailing empty frames up to max_frames filled by repeating the sequence",
+        "lengths": "the file's frame count (at most max_frames: longer files are cut)",
+    },
+    TRACKED: {
+        "persons": "the 2 bodies (by bodyID) with the most motion energy, most first",
+        "null_frames": "dropped, then the sequence repeated to the header's frame count",
+        "lengths": "the file's frame count (longer files resampled to max_frames)",
+    },
+}

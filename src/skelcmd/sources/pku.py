@@ -4,14 +4,16 @@ The files, as published:
 - skeleton `<video>.txt`: one row per frame of 150 numbers, person 1's 25 joints (x y z,
   joint by joint) then person 2's; a missing person is zeros;
 - label `<video>.txt`: rows `action_id,start_frame,end_frame,confidence`, action 1-51.
-  Frames are read as 0-based indices into the skeleton rows, the end included: row
-  `a,s,e,c` is the clip `rows[s:e + 1]` (the common reading of PKU-MMD's labels). A row
-  with start > end is swapped and an end past the last row is clipped; both are noted;
+  Frames are 0-based indices into the skeleton rows. With `preprocess="reference"` (the
+  default) row `a,s,e,c` is the clip `rows[s:e]`, as the CMD reference cuts it; with
+  "tracked-first-frame" `rows[s:e + 1]`, the end included. A row with start > end is
+  swapped and an end past the last row is clipped; both are noted;
 - split `cross-subject.txt` / `cross-view.txt`: a line `Training videos:` followed by the
   comma-separated training videos, a line `Validataion videos:` (sic) and the test videos.
   A line naming the benchmark (`Cross-Subject`, `Cross-View`) may precede them; else the
   file name tells (`subject` / `view`).
-Clips longer than `max_frames` are resampled to it by linear interpolation.
+Clips longer than `max_frames` keep their first `max_frames` frames (reference; lengths.npy
+records min(e - s, max_frames), the reference e - s) or are resampled to it (tracked).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ import numpy as np
 
 from skelcmd.errors import UserError, excerpt, looks_binary, require_file
 from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
-from skelcmd.sources.normalize import process
+from skelcmd.sources.normalize import (
+    REFERENCE,
+    check_preprocess,
+    normalize_sequence,
+    preprocess_extra,
+)
 from skelcmd.sources.ntu import _resource, check_benchmarks
 from skelcmd.sources.ntu_parse import parse_numbers, tokenize
 
@@ -194,7 +201,7 @@ def _is_float(token: str) -> bool:
 
 def _work(payload: tuple) -> Outcome:
     """Worker: parse one video's skeleton file and cut its labelled clips."""
-    path, video, clips, ids, align, max_frames = payload
+    path, video, clips, ids, align, max_frames, preprocess = payload
     try:
         rows = parse_pku_skeleton(path)
     except UserError as exc:
@@ -207,17 +214,16 @@ def _work(payload: tuple) -> Outcome:
                 error=f"{video}: label line {line}: start frame {start} is past the "
                 f"{len(rows)} frames of {path}."
             )
-        if end >= len(rows):
+        stop = end if preprocess == REFERENCE else end + 1
+        if stop > len(rows):
             outcome.notes.append(
                 f"{name}: label line {line}: end frame {end} clipped to the "
                 f"last frame, {len(rows) - 1}."
             )
-        clip = rows[start : end + 1]
-        x = clip.reshape(len(clip), 2, 25, 3).transpose(3, 0, 2, 1)
-        present = (clip.reshape(len(clip), 2, 75) != 0).any(axis=2)
-        result = process(x, present, align=align, max_frames=max_frames)
+        persons = rows[start:stop].reshape(-1, 2, 25, 3).transpose(1, 0, 2, 3)  # (M, T, V, 3)
+        result = normalize_sequence(persons, preprocess, align=align, max_frames=max_frames)
         if result is None:
-            outcome.excluded.append(Exclusion(name, "no-body", "the clip has only zeros"))
+            outcome.excluded.append(Exclusion(name, "no-body", "the clip is empty or all zeros"))
             continue
         data, length, resampled = result
         outcome.samples.append(Sample(name, data, length, label, ids, resampled))
@@ -237,6 +243,7 @@ def prepare_pku(
     overwrite: bool = False,
     progress: bool = True,
     max_frames: int = 300,
+    preprocess: str = REFERENCE,
 ) -> PrepareSummary:
     """Prepare PKU-MMD clips: `out_dir/xsub`, `out_dir/xview` and the report.
 
@@ -244,6 +251,7 @@ def prepare_pku(
     split files without a skeleton or label file, or with a bad one, are errors (with
     `skip_bad`: skipped and listed); skeleton files not in a split file are reported.
     """
+    check_preprocess(preprocess)
     skeleton_dir, label_dir = Path(skeleton_dir), Path(label_dir)
     for folder, what in ((skeleton_dir, "skeleton"), (label_dir, "label")):
         if not folder.is_dir():
@@ -277,7 +285,7 @@ def prepare_pku(
             excluded.append(Exclusion(f"{video}.txt", "no-label", f"{label} lists no action"))
             continue
         ids = {"views": VIEWS[_VIDEO.fullmatch(video).group(1)]} if with_views else {}
-        payload = (str(skeleton), video, clips, ids, align, max_frames)
+        payload = (str(skeleton), video, clips, ids, align, max_frames, preprocess)
         splits_of = {b: splits[b][video] for b in chosen if video in splits[b]}
         jobs.append(Job(f"{video}.txt", payload, splits_of, num_samples=len(clips)))
     if bad and not skip_bad:
@@ -286,13 +294,16 @@ def prepare_pku(
             f"{bad[0].detail}{more}\nNothing was written. Pass --skip-bad to skip "
             "such videos and list them in the report."
         )
-    extra = {
-        "aligned": align,
-        "max_frames": max_frames,
-        "resampling": f"clips longer than {max_frames} frames are linearly resampled to "
-        f"{max_frames}; lengths.npy gives the length after resampling",
-        "label_frames": "0-based indices into the skeleton rows, end included",
-    }
+    reference = preprocess == REFERENCE
+    long = (
+        f"cut to their first {max_frames}; lengths gives min(end - start, {max_frames})"
+        if reference
+        else f"resampled to {max_frames}; lengths gives the resampled length"
+    )
+    extra = {**preprocess_extra(preprocess, align), "max_frames": max_frames,
+             "persons": "persons 1 and 2 in the file's order",
+             "label_frames": f"0-based row indices, end {'excluded' if reference else 'included'}",
+             "resampling": f"clips longer than {max_frames} frames are {long}"}  # fmt: skip
     return run(
         out_dir,
         jobs,
@@ -310,4 +321,5 @@ def prepare_pku(
         max_frames=max_frames,
         notes=notes,
         inputs=[skeleton_dir, label_dir, *files],
+        shortening="cut" if reference else "resampled",
     )

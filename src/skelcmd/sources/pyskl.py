@@ -31,6 +31,12 @@ from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError, require_file
 from skelcmd.skeleton import Layout, get_layout
 from skelcmd.sources.classnames import MAX_LABEL, resolve_class_names
+from skelcmd.sources.normalize import (
+    NONE,
+    check_import_preprocess,
+    normalize_arrays,
+    preprocess_extra,
+)
 from skelcmd.sources.pose2d import annotation_channels, check_scores, keypoints_2d
 
 BATCH = 256
@@ -146,6 +152,8 @@ def import_pyskl(
     layout: str | Path | Layout | None = None,
     class_names: str | Path | Sequence[str] | None = None,
     overwrite: bool = False,
+    preprocess: str = NONE,
+    align: bool = True,
 ) -> Path:
     """Import benchmark `split` (e.g. "xsub") of the pyskl pickle `file` into `out`.
 
@@ -153,6 +161,8 @@ def import_pyskl(
     data (N, C, T_max, V, M_max) float32, lengths = total_frames, labels, names = frame_dir,
     and for NTU-style names (SsssCcccPpppRrrrAaaa) subjects, views, setups, replications.
     `layout` defaults to ntu25 for 3D keypoints and coco17 for 2D ones.
+    `preprocess` (default none: pyskl's keypoints come normalised) as `normalize_arrays`,
+    over T_max frames.
     """
     file, out = Path(file), Path(out)
     content = load_pickle(file)
@@ -202,6 +212,12 @@ def import_pyskl(
     first = by_dir[members["train"][0]].get("keypoint")
     two_d = isinstance(first, np.ndarray) and first.ndim == 4 and first.shape[-1] == 2
     layout = get_layout(layout if layout is not None else "coco17" if two_d else "ntu25")
+    check_import_preprocess(preprocess, layout, align)
+    if two_d and preprocess != NONE:
+        raise UserError(
+            f"{file} holds 2D keypoints; --preprocess {preprocess} centres and rotates 3D "
+            "skeletons, so import 2D keypoints with --preprocess none."
+        )
     info = {
         name: _check_sample(by_dir[name], f"{file}: annotation {name!r}", layout)
         for names in members.values()
@@ -215,7 +231,7 @@ def import_pyskl(
     named_as = "ntu25" if ntu_style else layout.name  # NTU names for NTU samples, 2D ones too
     names_tuple = resolve_class_names(class_names, num_classes, where, layout_name=named_as)
     channels = annotation_channels([by_dir[name] for name in info], str(file))
-    extra = {"file": file.name, "splits": chosen}
+    extra = {"file": file.name, "splits": chosen, **preprocess_extra(preprocess, align)}
     with DatasetWriter(
         out,
         layout,
@@ -248,6 +264,9 @@ def import_pyskl(
                         }
                     lengths = np.array([info[name][1] for name in batch])
                     labels = np.array([info[name][0] for name in batch])
+                    data = normalize_arrays(
+                        data, lengths, layout, preprocess, align=align, frames=t_max
+                    )
                     target.append(data, lengths, labels, names=batch, **ids)
                     bar.update(len(batch))
     return out

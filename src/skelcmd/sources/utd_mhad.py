@@ -2,12 +2,13 @@
 
 The raw release is a folder of 861 MATLAB v5 files `aA_sS_tT_skeleton.mat` (action A 1..27,
 subject S 1..8, trial T), each holding `d_skel`: float64 (20 joints, 3 xyz, T frames), metres,
-Kinect v1 joint order (`KINECT20`). Each becomes one sample (3, T, 20, 1) float32, aligned as
-NTU RGB+D is (`skelcmd.sources.normalize.align_view`): centred on the spine joint of the first frame
-and rotated into that frame's body axes (hip centre -> spine is +z, the shoulder line +x), so
-that the augmentations' shear and rotations act on the body, not on its place in the room
-(`align=False` keeps camera coordinates, metres, y up). The standard cross-subject protocol
-puts subjects 1 3 5 7 in `train` and 2 4 6 8 in `test`.
+Kinect v1 joint order (`KINECT20`). Each becomes one sample (3, T_max, 20, 1) float32,
+normalised as NTU RGB+D is (`skelcmd.sources.normalize.normalize_arrays`; by default the
+reference pipeline: the spine joint subtracted in every frame, then rotated by frame 0's hip
+centre -> spine onto +z and its shoulders onto +x, the frames after the recording filled by
+repeating it), so that the augmentations' shear and rotations act on the body, not on its
+place in the room (`preprocess="none"` keeps camera coordinates, metres, y up). The standard
+cross-subject protocol puts subjects 1 3 5 7 in `train` and 2 4 6 8 in `test`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import KINECT20
-from skelcmd.sources.normalize import align_view
+from skelcmd.sources.normalize import (
+    REFERENCE,
+    check_import_preprocess,
+    normalize_arrays,
+    preprocess_extra,
+)
 
 UTD_MHAD_CLASSES: tuple[str, ...] = (
     "swipe left",
@@ -58,9 +64,6 @@ UTD_MHAD_CLASSES: tuple[str, ...] = (
 XSUB_SPLITS: dict[str, tuple[int, ...]] = {"train": (1, 3, 5, 7), "test": (2, 4, 6, 8)}
 FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_skeleton\.mat$")
 VARIABLE = "d_skel"
-BODY_FRAME = tuple(
-    KINECT20.index(j) for j in ("hip_center", "spine", "shoulder_left", "shoulder_right")
-)
 
 
 @dataclass
@@ -161,14 +164,22 @@ def _load(path: Path) -> np.ndarray:
 
 
 def import_utd_mhad(
-    raw_dir: str | Path, out: str | Path, *, align: bool = True, overwrite: bool = False
+    raw_dir: str | Path,
+    out: str | Path,
+    *,
+    preprocess: str = REFERENCE,
+    align: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Import the UTD-MHAD skeleton folder `raw_dir` into the data set directory `out`.
+    """Import the UTD-MHAD skeleton folder `raw_dir` into the data set directory `out`,
+    normalised by `preprocess` (reference, tracked-first-frame or none; `align=False` skips
+    the centring and rotation).
 
     Writes splits `train` (subjects 1 3 5 7) and `test` (2 4 6 8): data (N, 3, T_max, 20, 1)
     float32 with T_max the longest recording, lengths, labels (action - 1), `subjects`,
     `replications` (the trial) and names `aA_sS_tT`. Returns `out`.
     """
+    check_import_preprocess(preprocess, KINECT20, align)
     raw_dir, out = Path(raw_dir), Path(out)
     recordings = _scan(raw_dir)
     splits = {
@@ -183,7 +194,7 @@ def import_utd_mhad(
             )
     extra = {
         "protocol": "cross-subject, subjects 1 3 5 7 train, 2 4 6 8 test",
-        "aligned": align,
+        **preprocess_extra(preprocess, align),
     }
     with DatasetWriter(
         out,
@@ -197,17 +208,15 @@ def import_utd_mhad(
     ) as writer:
         for rec in tqdm(recordings, desc="utd-mhad", unit="file", disable=None):
             rec.data = _load(rec.path)
-            if align:
-                present = np.ones((rec.data.shape[1], 1), bool)
-                rec.data = align_view(rec.data, present, BODY_FRAME).astype(np.float32)
         t_max = max(rec.data.shape[1] for rec in recordings)
         for split, members in splits.items():
             data = np.zeros((len(members), 3, t_max, KINECT20.num_joints, 1), np.float32)
             for i, rec in enumerate(members):
                 data[i, :, : rec.data.shape[1]] = rec.data
+            lengths = np.array([r.data.shape[1] for r in members])
             writer.add_split(split, len(members), t_max, 1).append(
-                data,
-                np.array([r.data.shape[1] for r in members]),
+                normalize_arrays(data, lengths, KINECT20, preprocess, align=align),
+                lengths,
                 np.array([r.action - 1 for r in members]),
                 names=[r.name for r in members],
                 subjects=np.array([r.subject for r in members]),
