@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from skelcmd.cli import main
+from skelcmd.layout_picture import tree_positions
 from skelcmd.skeleton import COCO17, LAYOUTS, OPENPOSE18, SBU15, layout_from_dict
 
 # pyskl's `coco` graph (pyskl/utils/graph.py): inward edges (joint, towards the centre), centre 0
@@ -79,3 +81,27 @@ def test_skelcmd_layout_lists_and_prints_them(capsys):
     assert "layout openpose18: 18 joints, centre joint 2" in bones
     assert " 2 neck             root (zero bone)" in bones
     assert " 9 hip_right        bone to  3 shoulder_right" in bones
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS.values()), ids=lambda lay: lay.name)
+def test_tree_pictures_put_children_under_their_parent(layout):
+    pos = tree_positions(layout)
+    children = {p: [v for v, q in layout.edges if q == p] for p in range(layout.num_joints)}
+    for joint, parent in layout.bone_pairs:
+        if joint == parent:
+            assert pos[joint, 1] == 0  # a root at the top
+            continue
+        assert pos[joint, 1] == pos[parent, 1] - 1
+        assert pos[parent, 0] == pytest.approx(np.mean([pos[c, 0] for c in children[parent]]))
+    leaves = sorted(pos[v, 0] for v in range(layout.num_joints) if not children[v])
+    assert leaves == list(range(len(leaves)))  # one column per leaf, none shared
+
+
+def test_skelcmd_layout_draws_the_tree(tmp_path, capsys):
+    out = tmp_path / "coco.png"
+    assert main(["layout", "coco17", "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["layout", "--out", str(out)]) == 2
+    assert "--out draws one layout; name it" in capsys.readouterr().err
+    assert main(["layout", "coco17", "--out", str(tmp_path / "a.gif")]) == 2
