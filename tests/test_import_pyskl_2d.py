@@ -96,6 +96,8 @@ def test_2d_mistakes(tmp_path, capsys):
     with pytest.raises(UserError, match=r"img_shape is \(480,\); expected \(height, width\)"):
         import_pyskl(dump(tmp_path / "c.pkl", anns), tmp_path / "ds", split="xsub")
     good = dump(tmp_path / "d.pkl", [annotation(*s) for s in SAMPLES])
+    with pytest.raises(UserError, match=r"use --preprocess none|with --preprocess none"):
+        import_pyskl(good, tmp_path / "ds", split="xsub", preprocess="reference")
     with pytest.raises(UserError, match=r"expected \(M, T, 25, 3\) or, 2D, \(M, T, 25, 2\)"):
         import_pyskl(good, tmp_path / "ds", split="xsub", layout="ntu25")
     assert not (tmp_path / "ds").exists()

@@ -107,6 +107,30 @@ def test_user_errors(tmp_path):
                       tmp=tmp_path)  # fmt: skip
 
 
+@pytest.mark.parametrize("preprocess", ["tracked-first-frame", "reference"])
+def test_normalised_like_ntu_on_request(tmp_path, preprocess):
+    write_release(tmp_path / "raw")
+    assert open_dataset(import_sbu(tmp_path / "raw", tmp_path / "a")[0]).extra["aligned"] is False
+    args = ["import", "sbu", str(tmp_path / "raw"), str(tmp_path / "b"), "--preprocess", preprocess]
+    assert main(args) == 0
+    ds = open_dataset(tmp_path / "b" / "fold1")
+    assert ds.extra["aligned"] is True and ds.extra["preprocess"] == preprocess
+    torso, neck = SBU15.index("torso"), SBU15.index("neck")
+    left, right = SBU15.index("shoulder_left"), SBU15.index("shoulder_right")
+    for split in ds.splits.values():
+        first = split.data[:, :, 0, :, 0]  # person 1, frame 0: (N, 3, V)
+        np.testing.assert_allclose(first[:, :, torso], 0, atol=1e-5)
+        up = first[:, :, neck] - first[:, :, torso]
+        across = first[:, :, right] - first[:, :, left]
+        assert (across[:, 0] > 0).all()
+        np.testing.assert_allclose(across[:, 1], 0, atol=1e-4)  # no y in the shoulder line
+        if preprocess == "tracked-first-frame":  # one rotation: torso -> neck exactly on +z
+            np.testing.assert_allclose(up[:, :2], 0, atol=1e-4)
+            assert (up[:, 2] > 0).all()
+        else:  # the reference's second rotation puts the shoulders exactly on +x
+            np.testing.assert_allclose(across[:, 2], 0, atol=1e-4)
+
+
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/data/sbu")
 def test_the_real_release(tmp_path, capsys):
     assert main(["import", "sbu", str(REAL), str(tmp_path / "sbu")]) == 0

@@ -140,7 +140,14 @@ def _import_kinetics(args: argparse.Namespace) -> None:
 def _import_sbu(args: argparse.Namespace) -> None:
     from skelcmd.sources.sbu import import_sbu
 
-    for out in import_sbu(args.raw_dir, args.out_dir, overwrite=args.overwrite):
+    outs = import_sbu(
+        args.raw_dir,
+        args.out_dir,
+        preprocess=args.preprocess,
+        align=args.align,
+        overwrite=args.overwrite,
+    )
+    for out in outs:
         print(f"wrote {out}")
 
 
@@ -530,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     k.add_argument("raw_dir", metavar="RAW_DIR", help="folder holding s01s02, s01s03, ...")
     k.add_argument("out_dir", metavar="OUT_DIR")
+    _add_preprocess_options(k, IMPORT_PREPROCESS_CHOICES, "none")
     _add_overwrite(k)
     k = kind(
         "clips",

@@ -7,7 +7,9 @@ skeleton_pos.txt` (21 pairs of actors sXXsYY). A row is one frame: the frame num
 are normalised: x, y to [0, 1] of the image, z a scaled depth. The dataset authors give the way
 back: x = 1280 - 2560 x, y = 960 - 1920 y, z = 10000 z / 7.8125, which is millimetres (a person
 is about 1.5 m tall, 2 m from the camera); the import divides by 1000, so the data are metres
-in camera axes (x, y up, z depth), as NTU RGB+D and UTD-MHAD are. Nothing else is changed.
+in camera axes (x, y up, z depth), as NTU RGB+D and UTD-MHAD are. Nothing else is changed,
+unless `preprocess` asks for NTU's normalisation (`skelcmd.sources.normalize`; the body frame
+of `SBU15`: centred on the torso, torso -> neck onto +z, the shoulders onto +x).
 
 `OUT_DIR/fold1` .. `fold5`: the pairs of fold k are `test`, those of the other four folds
 `train`; every sample is (3, T, 15, 2), labels are the class - 1, `subjects` the pair
@@ -26,6 +28,12 @@ import numpy as np
 from skelcmd.data.writer import DatasetWriter, stack_samples
 from skelcmd.errors import UserError
 from skelcmd.skeleton import SBU15
+from skelcmd.sources.normalize import (
+    NONE,
+    check_import_preprocess,
+    normalize_arrays,
+    preprocess_extra,
+)
 from skelcmd.sources.rows import read_rows
 
 SBU_CLASSES: tuple[str, ...] = (
@@ -121,29 +129,44 @@ def _pair_id(pair: str) -> int:
     return int(first) * 100 + int(second)
 
 
-def import_sbu(raw_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+def import_sbu(
+    raw_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    preprocess: str = NONE,
+    align: bool = True,
+    overwrite: bool = False,
+) -> list[Path]:
     """Import the SBU release `raw_dir` as `out_dir/fold1` .. `fold5` (see the module
-    docstring); return their paths. Nothing is written unless every fold can be."""
+    docstring), normalised by `preprocess` (default none: metres in camera axes); return their
+    paths. Nothing is written unless every fold can be."""
+    check_import_preprocess(preprocess, SBU15, align)
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     sequences = scan(raw_dir)
-    t_max = max(s.data.shape[1] for s in sequences)
+    lengths = np.array([s.data.shape[1] for s in sequences])
+    data = stack_samples([s.data for s in sequences])  # (282, 3, T_max, 15, 2), then normalised
+    data = normalize_arrays(data, lengths, SBU15, preprocess, align=align)
+    fields = {
+        "labels": np.array([s.action - 1 for s in sequences]),
+        "subjects": np.array([_pair_id(s.pair) for s in sequences]),
+        "replications": np.array([s.take for s in sequences]),
+    }
     outs = [out_dir / f"fold{k}" for k in range(1, len(FOLDS) + 1)]
     with ExitStack() as stack:
         for k, (fold, out) in enumerate(zip(FOLDS, outs, strict=True), 1):
-            splits = {
-                "train": [s for s in sequences if s.pair not in fold],
-                "test": [s for s in sequences if s.pair in fold],
-            }
-            if not all(splits.values()):
-                empty = next(name for name, members in splits.items() if not members)
+            tested = np.array([s.pair in fold for s in sequences])
+            splits = {"train": np.flatnonzero(~tested), "test": np.flatnonzero(tested)}
+            empty = [name for name, index in splits.items() if not len(index)]
+            if empty:
                 raise UserError(
-                    f"{raw_dir}: fold {k} would have an empty {empty} split (its pairs are "
+                    f"{raw_dir}: fold {k} would have an empty {empty[0]} split (its pairs are "
                     f"{', '.join(fold)}); give the complete SBU release."
                 )
             extra = {
                 "protocol": f"5-fold cross-validation over the actor pairs; fold {k} tests "
                 f"{', '.join(fold)}",
-                "units": "metres, camera axes (y up)",
+                "units": "metres",
+                **preprocess_extra(preprocess, align),
             }
             writer = stack.enter_context(
                 DatasetWriter(
@@ -157,13 +180,13 @@ def import_sbu(raw_dir: str | Path, out_dir: str | Path, *, overwrite: bool = Fa
                     inputs=[raw_dir],
                 )
             )
-            for name, members in splits.items():
-                writer.add_split(name, len(members), t_max, PERSONS).append(
-                    stack_samples([s.data for s in members], t_max),
-                    np.array([s.data.shape[1] for s in members]),
-                    np.array([s.action - 1 for s in members]),
-                    names=[s.name for s in members],
-                    subjects=np.array([_pair_id(s.pair) for s in members]),
-                    replications=np.array([s.take for s in members]),
+            for name, index in splits.items():
+                writer.add_split(name, len(index), data.shape[2], PERSONS).append(
+                    data[index],
+                    lengths[index],
+                    fields["labels"][index],
+                    names=[sequences[i].name for i in index],
+                    subjects=fields["subjects"][index],
+                    replications=fields["replications"][index],
                 )
     return outs
