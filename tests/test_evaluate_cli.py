@@ -18,7 +18,8 @@ def test_pretrain_then_every_protocol_and_the_report(tmp_path, capsys):
     (data,) = write_synthetic(tmp_path / "synth", num_samples=96, seed=2, benchmarks=["xsub"])
     run = tmp_path / "run"
     argv = ["pretrain", "--config", "synthetic_cpu", "--out", str(run)]
-    assert main([*argv, *set_options([f"data.path={data}", *ONE_EPOCH])]) == 0
+    pretraining = [f"data.path={data}", *ONE_EPOCH, "train.knn_every=1"]
+    assert main([*argv, *set_options(pretraining)]) == 0
     ckpt = str(run / "last.pt")
     common = ["--checkpoint", ckpt, "--data", str(data)]
 
@@ -35,8 +36,10 @@ def test_pretrain_then_every_protocol_and_the_report(tmp_path, capsys):
     records = {p.name: json.loads(p.read_text()) for p in (run / "eval").glob("*.json")}
     assert {"knn_joint_k1.json", "knn_ensemble_k1.json", "knn_joint_random_k1.json"} <= set(records)
     assert set(records["knn_ensemble_k1.json"]["extra"]["top1_by_k"]) == {"1", "3"}
-    assert {"linear_joint.json", "linear_ensemble.json", "semi_bone_frac0.5.json"} <= set(records)
-    linear_joint = records["linear_joint.json"]
+    assert records["knn_joint_random_k1.json"]["extra"]["bn_stats"] == "train"
+    linear_names = {"linear_joint_standardize.json", "linear_ensemble_standardize.json"}
+    assert linear_names | {"semi_bone_frac0.5.json"} <= set(records)
+    linear_joint = records["linear_joint_standardize.json"]
     assert linear_joint["dataset"]["source"] == "synthetic" and linear_joint["stream"] == "joint"
     assert 0 <= linear_joint["top1"] <= 100 and "best_top1" in linear_joint["extra"]
     assert len(records["semi_bone_frac0.5.json"]["extra"]["per_seed"]) == 2
@@ -54,7 +57,10 @@ def test_pretrain_then_every_protocol_and_the_report(tmp_path, capsys):
     report = (run / "report.md").read_text()
     assert "| kNN (k=1) | joint |" in report or "| kNN | joint |" in report
     assert "| semi-supervised, 50 % labels | bone |" in report
+    assert "| kNN, random init (BN recomputed) | joint |" in report
+    assert "| linear, standardized features | joint |" in report
     assert (run / "tsne_joint.png").is_file() and (run / "curves.png").is_file()
+    assert (run / "knn_curve.png").is_file()  # train.knn_every=1: the learning curve
 
 
 def test_user_mistakes_in_evaluation_commands(tmp_path, capsys):

@@ -5,6 +5,8 @@ import torch
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
 from skelcmd.data.writer import write_dataset
+from skelcmd.errors import UserError
+from skelcmd.evaluate.features import extract_streams
 from skelcmd.evaluate.linear import LinearConfig, linear_eval
 from skelcmd.evaluate.protocols import (
     EncoderChanged,
@@ -56,7 +58,10 @@ def test_defaults_are_the_paper_recipe_and_presets_load():
     )  # fmt: skip
     assert (config.crop_range, config.test_crop, config.frames) == ((0.5, 1.0), 0.95, 64)
     assert not config.cache_features
+    assert config.feature_norm == "standardize"  # the one default that is not the paper's
     assert load_eval_config("linear", "linear") == config
+    paper = load_eval_config("linear", "linear_paper")
+    assert paper == LinearConfig(feature_norm="none")
     cpu = load_eval_config("linear", "linear_cpu")
     assert cpu.epochs < config.epochs
     assert load_eval_config("linear", None, ["epochs=3"]).epochs == 3
@@ -122,3 +127,54 @@ def test_score_ensemble_and_accuracy():
         "top1": 60.0, "top5": 95.0, "last_epoch": 3,
         "best_top1": 70.0, "best_top5": 90.0, "best_epoch": 2,
     }  # fmt: skip
+
+
+def test_standardize_is_the_train_features_mean_and_deviation():
+    from skelcmd.evaluate.linear import L2Normalize, Standardize
+
+    scales = torch.tensor([1e-4, 1, 3, 0, 2, 5])
+    features = (torch.randn(50, 6, dtype=torch.float64) * scales + 7).float()
+    fitted = Standardize.fit(features)
+    out = fitted(features).double()
+    features = features.double()
+    for d in range(6):
+        column = features[:, d]
+        sd = column.std(unbiased=False).item()
+        plain = (column - column.mean()) / (sd + 1e-6 * features.std(0, unbiased=False).mean())
+        torch.testing.assert_close(out[:, d], plain, rtol=1e-3, atol=1e-3)
+    assert torch.all(out[:, 3] == 0)  # a constant dimension maps to 0, not to nan
+    assert not list(fitted.parameters())  # fixed, never trained
+    unit = L2Normalize()(features)
+    torch.testing.assert_close(unit.norm(dim=1), torch.ones(50, dtype=torch.float64))
+
+
+def test_the_probe_does_not_fail_on_features_a_knn_separates(tmp_path, monkeypatch):
+    """Features of tiny scale on a large common offset (what an untrained encoder gives): the
+    paper's probe stays near chance where the cosine kNN separates them; standardized, the
+    probe learns them as well as the unscaled features, and reports which it did."""
+    from skelcmd.evaluate.knn import knn_accuracy
+    from skelcmd.evaluate.linear import FEATURE_NORMS
+
+    dataset = write_toy(tmp_path / "toy")
+    model = tiny_model()
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda clips, m: encode(clips, m) * 1e-3 + 1.0)
+    config = {"epochs": 12, "milestones": [10], "cache_features": True, **FAST}
+    train, test = dataset.split("train"), dataset.split("test")
+    feats = [extract_streams(model, s, ["joint"], out_frames=16)["joint"] for s in (train, test)]
+    labels = [torch.as_tensor(s.labels) for s in (train, test)]
+    assert knn_accuracy(*feats, *labels)[1] >= 90
+    scores = {}
+    for norm in FEATURE_NORMS:
+        cfg = LinearConfig(feature_norm=norm, **config)
+        (result,) = linear_eval(model, dataset, cfg, stream="joint", progress=False)
+        assert result["feature_norm"] == norm
+        scores[norm] = result["top1"]
+    assert scores["none"] <= 50  # 3 classes: chance is 33 %
+    assert scores["standardize"] >= 90
+    monkeypatch.setattr(model, "encode", encode)
+    cfg = LinearConfig(feature_norm="standardize", **config)
+    (unscaled,) = linear_eval(model, dataset, cfg, stream="joint", progress=False)
+    assert unscaled["top1"] == pytest.approx(scores["standardize"], abs=5)
+    with pytest.raises(UserError, match="feature_norm is 'whiten'; use one of none"):
+        LinearConfig(feature_norm="whiten").validate()

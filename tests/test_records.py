@@ -38,6 +38,10 @@ def test_file_names_say_random_init_fraction_and_k():
     semi = make(protocol="semi", random_init=True, extra={"label_fraction": 0.01})
     assert record_name(semi) == "semi_joint_random_frac0.01.json"
     assert record_name(make(protocol="knn", extra={"k": 20})) == "knn_joint_k20.json"
+    paper = make(extra={"feature_norm": "none"})
+    assert record_name(paper) == "linear_joint.json"  # the paper's recipe keeps its name
+    standardized = make(random_init=True, extra={"feature_norm": "standardize"})
+    assert record_name(standardized) == "linear_joint_random_standardize.json"
 
 
 def test_numpy_values_and_paths_become_plain_json(tmp_path):

@@ -25,6 +25,8 @@ def records():
         out.append(rec("knn", stream, SYN, 50.0 + i))
     out.append(rec("knn", "joint", SYN, 12.34, random_init=True))
     out.append(rec("linear", "joint", NTU, 79.81, extra={"best_top1": 80.55, "best_epoch": 63}))
+    standardized = {"best_top1": 81.0, "best_epoch": 70, "feature_norm": "standardize"}
+    out.append(rec("linear", "joint", NTU, 80.5, extra=standardized))
     semi_extra = {"label_fraction": 0.01, "per_seed": SEEDS}
     out.append(rec("semi", "joint", NTU, 64.0, extra=semi_extra))
     return out
@@ -39,8 +41,18 @@ def test_table_is_laid_out_like_the_paper():
         ["", "bone", "71.0", "51.0"],
         ["", "ensemble", "70.0", "50.0"],
         ["kNN, random init", "joint", "–", "12.3"],
-        ["linear", "joint", "79.8", "–"],
+        ["linear (paper: raw features)", "joint", "79.8", "–"],
+        ["linear, standardized features", "joint", "80.5", "–"],
         ["semi-supervised, 1 % labels", "joint", "64.0 ± 2.8", "–"],
+    ]
+
+
+def test_random_init_rows_say_whether_batchnorm_statistics_were_recomputed():
+    honest = rec("knn", "joint", SYN, 23.45, random_init=True, extra={"bn_stats": "train"})
+    _, rows = results_table([rec("knn", "joint", SYN, 12.34, random_init=True), honest])
+    assert rows == [
+        ["kNN, random init", "joint", "12.3"],
+        ["kNN, random init (BN recomputed)", "joint", "23.4"],
     ]
 
 
@@ -112,7 +124,10 @@ def test_report_writes_tables_and_valid_pictures(tmp_path):
         assert all(re.fullmatch(r":?-+:?", cell) for cell in table[1])
     top1, best, top5, sources = found
     assert top1[2:] == [r for r in results_table(records())[1]]
-    assert best[2:] == [["linear", "joint", "80.5 (epoch 63)", "–"]]
+    assert best[2:] == [
+        ["linear (paper: raw features)", "joint", "80.5 (epoch 63)", "–"],
+        ["linear, standardized features", "joint", "81.0 (epoch 70)", "–"],
+    ]
     assert [row[2] for row in top5[2:]] == ["92.0", "93.0", "91.0", "90.0"]
     assert len(sources) == 2 + len(records())
     assert "last epoch" in text and "best epoch (as the reference reports)" in text
@@ -162,3 +177,20 @@ def test_duplicate_cells_show_the_newest_with_a_note(tmp_path):
     text = build_report([tmp_path / "a", tmp_path / "b"], tmp_path).read_text()
     assert tables(text)[0][2] == ["kNN", "joint", "20.0"]
     assert "give the same cell" in text and "newer (2025-01-01" in text
+
+
+def test_knn_scores_of_pretraining_give_a_learning_curve(tmp_path):
+    history = [{"epoch": e, "lr": 0.01, "loss/total": 5.0 - e / 10} for e in range(1, 7)]
+    for row in history[1::2]:  # train.knn_every=2
+        row.update({"knn/joint": 10.0 + row["epoch"], "knn/bone": 8.0, "knn_seconds": 1.5})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.json").write_text(json.dumps(history))
+    text = build_report([run]).read_text()
+    assert "](curves.png)" in text and "](knn_curve.png)" in text
+    with Image.open(run / "knn_curve.png") as image:
+        image.verify()
+        assert image.format == "PNG"
+    (run / "history.json").write_text(json.dumps(history[:1]))  # no scores: no learning curve
+    text = build_report([run]).read_text()
+    assert "knn_curve" not in text

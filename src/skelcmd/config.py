@@ -86,6 +86,9 @@ class TrainConfig:
     log_every: int = 20  # steps between TensorBoard points
     sync_bn: bool = False  # SyncBatchNorm across processes
     max_steps_per_epoch: int = 0  # 0: the whole epoch (smaller for smoke tests)
+    # Every N epochs, kNN top-1 per stream (pretraining split as gallery, the test split as
+    # queries) into history.json and TensorBoard (skelcmd.evaluate.monitor); 0 = off.
+    knn_every: int = 0
     # The modalities' encoders run side by side in CPU threads (skelcmd.side_by_side):
     # auto = for the GRU encoders on the CPU, in one process, without dropout; true insists
     # (any encoder); false never.
@@ -123,6 +126,7 @@ class PretrainConfig:
             "optim.weight_decay": self.optim.weight_decay,
             "train.seed": self.train.seed,
             "train.max_steps_per_epoch": self.train.max_steps_per_epoch,
+            "train.knn_every": self.train.knn_every,
         }
         for minimum, values in ((1, at_least_one), (0, at_least_zero)):
             for key, value in values.items():

@@ -296,6 +296,11 @@ def _pretrain(
     coords = coordinate_dims(dataset.channels)  # what shear and corruption act on
     if config.train.max_steps_per_epoch:
         steps = min(steps, config.train.max_steps_per_epoch)
+    monitor = None
+    if config.train.knn_every:
+        from skelcmd.evaluate.monitor import KNNMonitor  # (skelcmd.evaluate imports this module)
+
+        monitor = KNNMonitor(config, dataset)
     writer = None
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -363,6 +368,8 @@ def _pretrain(
         bar.close()
         record = {"epoch": epoch + 1, "lr": lr, **{k: v / steps for k, v in sums.items()}}
         record["seconds"] = time.perf_counter() - tick
+        if monitor is not None and world.is_main and monitor.due(epoch + 1):
+            record.update(monitor(model, writer, global_step=(epoch + 1) * steps))
         history.append(record)
         states = _gather_rng_states(world)
         if world.is_main:
@@ -387,7 +394,8 @@ def _pretrain(
                 tmp.write_text(json.dumps(history, indent=1))
             print(
                 f"epoch {epoch + 1}/{config.optim.epochs}  loss {record['loss/total']:.4f}  "
-                f"lr {lr:.3g}  {record['seconds']:.1f} s",
+                f"lr {lr:.3g}  {record['seconds']:.1f} s"
+                + (monitor.summary(record) if monitor is not None else ""),
                 flush=True,
             )
     if writer is not None:

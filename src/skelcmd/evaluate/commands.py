@@ -17,6 +17,7 @@ from skelcmd.evaluate.protocols import run_protocol
 from skelcmd.evaluate.records import Record, write_record
 from skelcmd.train import load_checkpoint
 
+_NORM_TAGS = {"none": "raw", "standardize": "standardized", "l2": "L2-normalised"}
 _RESULT_FIELDS = {"protocol", "stream", "top1", "top5", "seconds", "random_init", "checkpoint"}
 
 
@@ -106,7 +107,11 @@ def summary(records: list[Record]) -> str:
         if len(r.seeds) > 1:
             mean, std = r.mean_std()
             tail.append(f"{len(r.seeds)} seeds: {mean:.1f} ± {std:.1f}")
-        init = " (random init)" if r.random_init else ""
+        tags = ["random init"] if r.random_init else []
+        tags += ["BN recomputed"] if r.extra.get("bn_stats") == "train" else []
+        norm = r.extra.get("feature_norm")
+        tags += [f"{_NORM_TAGS.get(norm, norm)} features"] if norm else []
+        init = f" ({', '.join(tags)})" if tags else ""
         note = f"   [{'; '.join(tail)}]" if tail else ""
         lines.append(f"{r.protocol:9s} {r.stream:9s} top-1 {r.top1:5.1f}{init}{note}")
     if records:

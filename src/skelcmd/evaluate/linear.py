@@ -1,12 +1,13 @@
 """Linear evaluation: a linear classifier on the frozen encoder's features (PAPER.md).
 
-Recipe (`LinearConfig` defaults, the reference's): the encoder in eval mode (BatchNorm uses its
-running statistics) and never updated; only Linear(feat_dim, num_classes) trains, with SGD lr
-0.1, momentum 0.9, no weight decay, batch 64, 80 epochs, lr x0.1 at epochs 50 and 70. Train
-clips are cropped with ratio U(0.5, 1) (at least 64 frames, the reference's `min_crop_length`,
-unless the clip is shorter) and resized to 64 frames; test clips are a 95 % centre crop resized
-to 64 frames. After training every encoder tensor, buffers included, is compared with a copy
-taken before (MoCo's sanity check); a difference is an internal error (`EncoderChanged`).
+Recipe (`LinearConfig` defaults, the reference's but for `feature_norm`, below): the encoder in
+eval mode (BatchNorm uses its running statistics) and never updated; only Linear(feat_dim,
+num_classes) trains, with SGD lr 0.1, momentum 0.9, no weight decay, batch 64, 80 epochs, lr
+x0.1 at epochs 50 and 70. Train clips are cropped with ratio U(0.5, 1) (at least 64 frames,
+the reference's `min_crop_length`, unless the clip is shorter) and resized to 64 frames; test
+clips are a 95 % centre crop resized to 64 frames. After training every encoder tensor, buffers
+included, is compared with a copy taken before (MoCo's sanity check); a difference is an
+internal error (`EncoderChanged`).
 
 The test split is scored after every epoch. Reported: `top1` / `top5` after the last epoch, and
 `best_top1` with `best_epoch`: the best epoch on the test set, which is how the reference
@@ -19,6 +20,16 @@ the streams' softmax scores on the test set, at every epoch.
 
 `cache_features=True` (not the paper's recipe, off by default) gives train clips the test's
 centre crop instead of random crops, so train features are also computed only once: fast.
+
+`feature_norm` says what the classifier sees: "none" is the paper's recipe (the raw
+features; preset `eval/linear_paper`); "standardize" (the default) first maps every feature
+dimension to mean 0 and standard deviation 1, with the mean and deviation of the train split's
+centre-cropped features (a fixed affine map, computed once, never trained); "l2" scales each
+feature vector to unit length. Features whose class information is a small part of a large
+common component (an untrained encoder's: mean cosine similarity of two clips 0.98 to 1.00)
+leave the paper's probe at chance, after 80 epochs at lr 0.1, where a cosine kNN separates
+them; standardized, the probe is blind to a common offset and to the scale, and it did as well
+as the raw probe elsewhere (benchmarks/README.md, "Issue 16").
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from tqdm import tqdm
 from skelcmd.augment import crop_resize
 from skelcmd.data.format import Dataset, Split
 from skelcmd.data.loader import make_loader
+from skelcmd.errors import UserError
 from skelcmd.evaluate.features import evaluating, extract_streams, model_device
 from skelcmd.evaluate.protocols import (
     TrainRecipe,
@@ -51,7 +63,9 @@ from skelcmd.evaluate.protocols import (
 )
 from skelcmd.model import CMD
 
-__all__ = ["LinearConfig", "linear_eval"]
+__all__ = ["FEATURE_NORMS", "LinearConfig", "linear_eval"]
+
+FEATURE_NORMS = ("none", "standardize", "l2")
 
 Batch = tuple[dict[str, Tensor], Tensor]  # ({stream: (B, D) features}, labels (B,))
 
@@ -63,9 +77,47 @@ REPORTED = (
 
 @dataclass
 class LinearConfig(TrainRecipe):
-    """Linear evaluation; every default is the paper's recipe (see the module docstring)."""
+    """Linear evaluation; the defaults are the paper's recipe but for `feature_norm` (the
+    paper's: "none"; see the module docstring)."""
 
     cache_features: bool = False  # True: centre-cropped train clips, features computed once
+    feature_norm: str = "standardize"  # standardize | none (the paper's: raw features) | l2
+
+    def validate(self) -> None:
+        super().validate()
+        if self.feature_norm not in FEATURE_NORMS:
+            raise UserError(
+                f"LinearConfig.feature_norm is {self.feature_norm!r}; use one of "
+                f"{', '.join(FEATURE_NORMS)}."
+            )
+
+
+class Standardize(nn.Module):
+    """(B, D) -> (B, D): (x - mean) / std per dimension, with fixed (D,) buffers."""
+
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone())
+        self.register_buffer("std", std.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+    @classmethod
+    def fit(cls, features: Tensor) -> Standardize:
+        """From (N, D) features: their mean and population standard deviation per dimension,
+        plus 1e-6 of the mean deviation (scale-free: a constant dimension maps to 0)."""
+        features = features.double()
+        mean, std = features.mean(dim=0), features.std(dim=0, unbiased=False)
+        std = std + 1e-6 * std.mean() + torch.finfo(torch.float64).tiny
+        return cls(mean.float(), std.float())
+
+
+class L2Normalize(nn.Module):
+    """(B, D) -> (B, D): every row scaled to unit Euclidean length."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=1)
 
 
 def _centre_crop_features(
@@ -85,13 +137,28 @@ def _centre_crop_features(
     )
 
 
+def _feature_norm(kind: str, train_features: Tensor | None) -> nn.Module:
+    """What the classifier's input goes through (`LinearConfig.feature_norm`)."""
+    if kind == "standardize":
+        assert train_features is not None
+        return Standardize.fit(train_features)
+    return L2Normalize() if kind == "l2" else nn.Identity()
+
+
 def _train_batches(
-    model: CMD, dataset: Dataset, config: LinearConfig, streams: list[str], device: torch.device
+    model: CMD,
+    dataset: Dataset,
+    config: LinearConfig,
+    streams: list[str],
+    device: torch.device,
+    centre: dict[str, Tensor] | None,
 ) -> Callable[[int], Iterator[Batch]]:
-    """A function epoch -> iterator of ({stream: (B, D) features}, labels (B,))."""
+    """A function epoch -> iterator of ({stream: (B, D) features}, labels (B,)); `centre`: the
+    train split's centre-crop features (needed with `cache_features`)."""
     split = dataset.split(config.train_split)
     if config.cache_features:
-        cached = _centre_crop_features(model, split, streams, config)
+        assert centre is not None
+        cached = centre
         labels = torch.as_tensor(split.labels, device=device)
 
         def cached_epoch(epoch: int) -> Iterator[Batch]:
@@ -145,9 +212,10 @@ def linear_eval(
 
     One result per reported stream ("ensemble" last): {"protocol": "linear", "stream", "top1",
     "top5" (last epoch), "best_top1", "best_top5", "best_epoch", "last_epoch", "reported" (what
-    the numbers mean), "num_train", "num_test", "num_classes", "seconds" (the whole run),
-    "history" [{"epoch", "lr", "seconds", "loss", "train_top1", "top1", "top5"}]}; accuracies
-    in percent. The model's tensors are left exactly as they were (checked), and its modes.
+    the numbers mean), "feature_norm", "num_train", "num_test", "num_classes", "seconds" (the
+    whole run), "history" [{"epoch", "lr", "seconds", "loss", "train_top1", "top1", "top5"}]};
+    accuracies in percent. The model's tensors are left exactly as they were (checked), and
+    its modes.
     """
     config = LinearConfig() if config is None else config
     config.validate()
@@ -172,17 +240,24 @@ def _linear_eval(
     test = dataset.split(config.test_split)
     test_feats = _centre_crop_features(model, test, streams, config, progress)
     test_labels = torch.as_tensor(test.labels, device=device)
+    centre = None
+    if config.cache_features or config.feature_norm == "standardize":
+        train = dataset.split(config.train_split)
+        centre = _centre_crop_features(model, train, streams, config, progress)
     init = torch.Generator().manual_seed(config.seed)
     heads = nn.ModuleDict(
         {
-            m: new_classifier(encoders[m].feat_dim, dataset.num_classes, init).to(device)
+            m: nn.Sequential(
+                _feature_norm(config.feature_norm, centre[m] if centre else None),
+                new_classifier(encoders[m].feat_dim, dataset.num_classes, init),
+            ).to(device)
             for m in streams
         }
     )
     optimizer = torch.optim.SGD(
         heads.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    batches = _train_batches(model, dataset, config, streams, device)
+    batches = _train_batches(model, dataset, config, streams, device, centre)
 
     history: list[dict[str, Any]] = []
     bar = tqdm(range(config.epochs), desc=f"linear {stream}", disable=not progress)
@@ -232,6 +307,7 @@ def _linear_eval(
                 "stream": name,
                 **best_and_last(history, name),
                 "reported": REPORTED,
+                "feature_norm": config.feature_norm,
                 "num_train": len(dataset.split(config.train_split)),
                 "num_test": len(test),
                 "num_classes": dataset.num_classes,

@@ -1,4 +1,5 @@
-"""The report's pictures (PNG): training curves, a t-SNE of features, accuracy bars.
+"""The report's pictures (PNG): training curves, kNN learning curves, a t-SNE of features,
+accuracy bars.
 
 Figures are built with `Figure` + `FigureCanvasAgg`, so importing this module never changes the
 pyplot backend of the caller; every file is written atomically.
@@ -76,6 +77,32 @@ def training_curves(
     else:
         ax.legend(fontsize=7, loc="upper right")
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, Path(out))
+
+
+def knn_curves(
+    history: Sequence[Mapping[str, Any]], out: str | Path, *, title: str = "pretraining"
+) -> Path:
+    """The learning curve: kNN top-1 (%) per stream over the epochs where the pretraining
+    monitor scored it (`knn/<stream>` keys of `history.json`, `train.knn_every`); -> `out`."""
+    scored = [row for row in history if any(k.startswith("knn/") for k in row)]
+    if not scored:
+        raise UserError(f"no kNN scores in the history of {title} (train.knn_every was 0).")
+    keys = list(dict.fromkeys(k for row in scored for k in row if k.startswith("knn/")))
+    epochs = [row["epoch"] for row in scored]
+    fig = Figure(figsize=(6.4, 3.6), dpi=110)
+    ax = fig.add_subplot()
+    for key in keys:
+        width = 2.0 if key == "knn/ensemble" else 1.2
+        values = [row.get(key, np.nan) for row in scored]
+        ax.plot(epochs, values, label=key.removeprefix("knn/"), lw=width, marker="o", ms=3)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("kNN top-1 (%)")
+    ax.grid(True, **_STYLE_GRID)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"{title}: kNN during pretraining", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, Path(out))
 
@@ -234,6 +261,10 @@ def curve_pictures(paths: Sequence[Path], out: Path, used: set[str]) -> tuple[li
         name = unique_name("curves.png", used)
         training_curves(history, out / name, title=f"pretraining: {file.parent.name}")
         images.append(f"![training curves of {file.parent.name}]({name})")
+        if any(k.startswith("knn/") for row in history for k in row):
+            name = unique_name("knn_curve.png", used)
+            knn_curves(history, out / name, title=file.parent.name)
+            images.append(f"![kNN top-1 during the pretraining of {file.parent.name}]({name})")
     return images, []
 
 

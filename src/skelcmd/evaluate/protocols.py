@@ -192,13 +192,19 @@ def run_protocol(
     config: Any = None,
     stream: str = "all",
     random_init: bool = False,
+    recompute_bn: bool = True,
     device: str | torch.device = "auto",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Open `data`, load `checkpoint` (or its random-init twin, seeded by `config.seed`) and run
-    `protocol` ("knn", "linear", "finetune"); one result dict per reported stream."""
+    `protocol` ("knn", "linear", "finetune"); one result dict per reported stream.
+
+    A random-init twin first gets BatchNorm statistics recomputed on `config.train_split`
+    (`skelcmd.evaluate.batchnorm`; `recompute_bn=False` keeps the initial mean 0 / variance 1),
+    and its results say which in `bn_stats` ("train" or "init")."""
     from skelcmd.data.format import open_dataset
     from skelcmd.distributed import pick_device
+    from skelcmd.evaluate.batchnorm import recompute_batchnorm
     from skelcmd.evaluate.features import load_encoder_model
     from skelcmd.evaluate.finetune import finetune_eval
     from skelcmd.evaluate.knn import knn_eval
@@ -215,8 +221,21 @@ def run_protocol(
         seed=config.seed,
         channels=dataset.channels,
     )
+    if random_init and recompute_bn:
+        recompute_batchnorm(
+            model,
+            dataset.split(config.train_split),
+            resolve_streams(model.modalities, stream)[0],
+            batch_size=getattr(config, "eval_batch_size", getattr(config, "batch_size", 256)),
+            ratio=config.test_crop,
+            out_frames=config.frames,
+            workers=config.workers,
+            progress=progress,
+        )
     run = {"knn": knn_eval, "linear": linear_eval, "finetune": finetune_eval}[protocol]
     results = run(model, dataset, config, stream=stream, progress=progress)
     for result in results:
         result.update(random_init=random_init, checkpoint=str(checkpoint))
+        if random_init:
+            result["bn_stats"] = "train" if recompute_bn else "init"
     return results

@@ -4,11 +4,13 @@ A record is one accuracy figure with everything needed to reproduce and label it
 the stream, the data set, the checkpoint (or a random-init encoder), the protocol's settings,
 the time it took and the skelcmd version. File names (`record_name`):
 
-    eval/<protocol>_<stream>[_random][_frac<p>][_k<k>].json
+    eval/<protocol>_<stream>[_random][_frac<p>][_k<k>][_<feature norm>].json
 
 `_random` marks a random-init baseline, `_frac<p>` a label fraction (`extra["label_fraction"]`,
-semi-supervised), `_k<k>` the neighbours of a kNN figure (`extra["k"]`). `read_records` reads
-the files of that pattern below the directories it is given; a malformed one is an error.
+semi-supervised), `_k<k>` the neighbours of a kNN figure (`extra["k"]`), `_standardize` or `_l2`
+what a linear classifier's input went through (`extra["feature_norm"]`; none for the paper's
+raw features). `read_records` reads the files of that pattern below the directories it is
+given; a malformed one is an error.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class Record:
 
     `extra` holds what applies to the protocol: `best_top1` / `best_epoch` (linear,
     fine-tuning), `per_seed` (list of top-1 per seed), `mean` / `std` (over seeds),
-    `label_fraction`, `k`. `path` is the file a record was read from (not stored).
+    `label_fraction`, `k`, `feature_norm` (linear), `bn_stats` (random init: "train" when its
+    BatchNorm statistics were recomputed on the train split, "init" when not). `path` is the
+    file a record was read from (not stored).
     """
 
     protocol: str  # one of PROTOCOLS
@@ -131,7 +135,8 @@ def _fraction_tag(fraction: float) -> str:
 
 
 def record_name(record: Record) -> str:
-    """`<protocol>_<stream>[_random][_frac<p>][_k<k>].json` (see the module docstring)."""
+    """`<protocol>_<stream>[_random][_frac<p>][_k<k>][_<feature norm>].json` (see the module
+    docstring)."""
     parts = [record.protocol, record.stream]
     if record.random_init:
         parts.append("random")
@@ -140,6 +145,9 @@ def record_name(record: Record) -> str:
     k = record.extra.get("k")
     if k is not None:
         parts.append("k" + ("-".join(map(str, k)) if isinstance(k, list | tuple) else str(k)))
+    norm = record.extra.get("feature_norm")
+    if norm not in (None, "none"):
+        parts.append(str(norm))
     return "_".join(parts) + ".json"
 
 

@@ -5,8 +5,11 @@ Rows: per protocol (kNN, linear, fine-tune, semi-supervised per label fraction, 
 streams joint / motion / bone / ensemble, then the same rows for the random-init encoder;
 columns: one per data set ("source benchmark"). Cells are top-1 in percent, "mean ± std" over
 seeds. Beside `report.md`: `accuracy.png` (pretrained vs random init per stream),
-`curves*.png` (every `history.json` found) and `tsne_*.png` (every `embed_*.npy` found with its
+`curves*.png` (every `history.json` found), `knn_curve*.png` (the learning curve of a history
+with kNN scores, `train.knn_every`) and `tsne_*.png` (every `embed_*.npy` found with its
 `*_labels.npy`, see `skelcmd.evaluate.embed`). A missing input skips its picture with a note.
+Linear rows say what the classifier saw (the paper's raw features, or standardized ones);
+random-init rows whether BatchNorm statistics were recomputed on the train split.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ TITLES = {
 BENCHMARK_ORDER = ("xsub", "xview", "xset")
 MISSING = "–"
 MAX_PANELS = 12
-RowKey = tuple[tuple, bool, str]  # (group sort key, random init, stream)
+FEATURE_NORMS = {  # linear evaluation's `feature_norm`: what the classifier saw
+    "none": " (paper: raw features)",
+    "standardize": ", standardized features",
+    "l2": ", L2-normalised features",
+}
+RowKey = tuple[tuple, str, str]  # (group sort key, init label, stream)
 
 
 def group_of(record: Record) -> tuple[tuple, str]:
@@ -41,12 +49,23 @@ def group_of(record: Record) -> tuple[tuple, str]:
     label = TITLES[record.protocol]
     fraction = record.extra.get("label_fraction")
     k = record.extra.get("k")
+    norm = record.extra.get("feature_norm", "none") if record.protocol == "linear" else ""
     if fraction is not None:
         label += f", {100 * float(fraction):g} % labels"
     if k is not None and k != 1:
         label += f" (k={k})"
-    key = (PROTOCOLS.index(record.protocol), float(fraction or 0), str(k or ""))
+    label += FEATURE_NORMS.get(norm, f", {norm} features" if norm else "")
+    key = (PROTOCOLS.index(record.protocol), float(fraction or 0), str(k or ""), norm != "none")
     return key, label
+
+
+def init_of(record: Record) -> str:
+    """Empty for a pretrained encoder; "random init (BN recomputed)" for an untrained one whose
+    BatchNorm statistics were recomputed on the train split; "random init" otherwise."""
+    if not record.random_init:
+        return ""
+    recomputed = record.extra.get("bn_stats") == "train"
+    return "random init (BN recomputed)" if recomputed else "random init"
 
 
 def _natural(text: str) -> list:
@@ -65,7 +84,7 @@ def dataset_columns(records: Sequence[Record]) -> list[str]:
 
 
 def _row_key(record: Record) -> RowKey:
-    return group_of(record)[0], record.random_init, record.stream
+    return group_of(record)[0], init_of(record), record.stream
 
 
 def _stream_rank(stream: str) -> tuple:
@@ -124,10 +143,10 @@ def results_table(
             rows.setdefault(tuple(row_key), {})[column] = value  # type: ignore[arg-type]
             labels[row_key[0]] = group_of(record)[1]
     body, last_block = [], None
-    for group, random_init, stream in sorted(rows, key=lambda k: (k[0], k[1], _stream_rank(k[2]))):
-        block = (group, random_init)
-        label = labels[group] + (", random init" if random_init else "")
-        values = rows[(group, random_init, stream)]
+    for group, init, stream in sorted(rows, key=lambda k: (k[0], k[1], _stream_rank(k[2]))):
+        block = (group, init)
+        label = labels[group] + (f", {init}" if init else "")
+        values = rows[(group, init, stream)]
         body.append(
             [label if block != last_block else "", stream]
             + [values.get(c, MISSING) for c in columns]
@@ -173,7 +192,16 @@ def _footnotes(records: Sequence[Record]) -> list[str]:
     if any(r.random_init for r in records):
         notes.append(
             "random init: the same encoder untrained (fixed-seed initial weights), evaluated "
-            "with the same protocol: what pretraining bought."
+            "with the same protocol: what pretraining bought. BN recomputed: its BatchNorm "
+            "statistics were first recomputed on the train split's clips (no labels, no "
+            "gradients) instead of the initial mean 0 / variance 1."
+        )
+    if any(r.protocol == "linear" for r in records):
+        notes.append(
+            "linear (paper: raw features): the classifier on the encoder's features as they "
+            "are, the paper's recipe; standardized features: each feature dimension first "
+            "mapped to mean 0 and standard deviation 1 with the train split's statistics; "
+            "L2-normalised features: each feature vector scaled to unit length."
         )
     if any(r.stream == "ensemble" for r in records):
         notes.append(
