@@ -63,7 +63,7 @@ def recompute_batchnorm(
             bn.reset_running_stats()
             bn.momentum = None
             bn.train()
-        try:
+        try:  # only the passes matter: each fn keeps none of its (B, D) features
             map_split(
                 {m: (lambda clips, m=m: model.encode(clips, m)[:, :0]) for m in modalities},
                 split,
