@@ -58,12 +58,12 @@ def test_defaults_are_the_paper_recipe_and_presets_load():
     )  # fmt: skip
     assert (config.crop_range, config.test_crop, config.frames) == ((0.5, 1.0), 0.95, 64)
     assert not config.cache_features
-    assert config.feature_norm == "standardize"  # the one default that is not the paper's
+    assert config.feature_norm == "none"  # the paper's raw features
     assert load_eval_config("linear", "linear") == config
-    paper = load_eval_config("linear", "linear_paper")
-    assert paper == LinearConfig(feature_norm="none")
+    ours = load_eval_config("linear", "linear_standardized")
+    assert ours == LinearConfig(feature_norm="standardize")
     cpu = load_eval_config("linear", "linear_cpu")
-    assert cpu.epochs < config.epochs
+    assert cpu.epochs < config.epochs and cpu.feature_norm == "standardize"
     assert load_eval_config("linear", None, ["epochs=3"]).epochs == 3
 
 

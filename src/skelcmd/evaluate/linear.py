@@ -1,6 +1,6 @@
 """Linear evaluation: a linear classifier on the frozen encoder's features (PAPER.md).
 
-Recipe (`LinearConfig` defaults, the reference's but for `feature_norm`, below): the encoder in
+Recipe (`LinearConfig` defaults, the reference's): the encoder in
 eval mode (BatchNorm uses its running statistics) and never updated; only Linear(feat_dim,
 num_classes) trains, with SGD lr 0.1, momentum 0.9, no weight decay, batch 64, 80 epochs, lr
 x0.1 at epochs 50 and 70. Train clips are cropped with ratio U(0.5, 1) (at least 64 frames,
@@ -21,8 +21,8 @@ the streams' softmax scores on the test set, at every epoch.
 `cache_features=True` (not the paper's recipe, off by default) gives train clips the test's
 centre crop instead of random crops, so train features are also computed only once: fast.
 
-`feature_norm` says what the classifier sees: "none" is the paper's recipe (the raw
-features; preset `eval/linear_paper`); "standardize" (the default) first maps every feature
+`feature_norm` says what the classifier sees: "none" (the default) is the paper's recipe, the
+raw features; "standardize" (presets `eval/linear_standardized`, `eval/linear_cpu`) first maps every feature
 dimension to mean 0 and standard deviation 1, with the mean and deviation of the train split's
 centre-cropped features (a fixed affine map, computed once, never trained); "l2" scales each
 feature vector to unit length. Features whose class information is a small part of a large
@@ -77,11 +77,11 @@ REPORTED = (
 
 @dataclass
 class LinearConfig(TrainRecipe):
-    """Linear evaluation; the defaults are the paper's recipe but for `feature_norm` (the
-    paper's: "none"; see the module docstring)."""
+    """Linear evaluation; the defaults are the paper's recipe (see the module docstring for
+    `feature_norm`, whose "standardize" is ours, not the paper's)."""
 
     cache_features: bool = False  # True: centre-cropped train clips, features computed once
-    feature_norm: str = "standardize"  # standardize | none (the paper's: raw features) | l2
+    feature_norm: str = "none"  # none (the paper's: raw features) | standardize | l2
 
     def validate(self) -> None:
         super().validate()
