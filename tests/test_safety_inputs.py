@@ -283,3 +283,12 @@ def test_npz_with_a_negative_dimension(members, tmp_path):
     with pytest.raises(UserError, match=r"a\.npz:[xy]_(train|test)") as info:
         import_npz(file, tmp_path / "out")
     assert "negative" in str(info.value) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("label", [10**9, -1, 2**40])
+def test_names_by_index_refuses_stray_labels_at_once(label):
+    from skelcmd.sources.classnames import names_by_index
+
+    pairs = [(0, "walk"), (1, "run"), (label, None)]
+    with pytest.raises(UserError, match="label"):
+        names_by_index(pairs, None, "labels.json")

@@ -138,6 +138,9 @@ def names_by_index(
     if not labels:
         raise UserError(f"{where} has no labels.")
     num_classes = max(labels) + 1
+    if min(labels) < 0 or num_classes - 1 > MAX_LABEL:
+        bad = min(labels) if min(labels) < 0 else num_classes - 1
+        raise UserError(f"{where} has label {bad}; labels must lie in 0..{MAX_LABEL:,}.")
     if spec is not None:
         names = resolve_class_names(spec, num_classes, where, layout_name="")
         wrong = sorted(k for k, name in given.items() if names[k] != name)
@@ -149,8 +152,8 @@ def names_by_index(
                 "belongs to these labels."
             )
         return names
-    unnamed = [k for k in range(num_classes) if k not in given]
-    if unnamed:
+    if len(given) < num_classes:  # counted first: a stray label of 1e9 is no loop of 1e9
+        unnamed = [k for k in range(min(num_classes, len(given) + 5)) if k not in given]
         raise UserError(
             f"{where} names no class for labels {unnamed[:5]} (labels run 0..{num_classes - 1}); "
             "give the class names with --classes FILE (one name a line, in label order)."
