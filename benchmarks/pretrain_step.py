@@ -6,12 +6,15 @@ ordered pairs with top-k neighbours, backward and an SGD step. The baseline, wri
 motion and bone made per sample in numpy, augmentation per sample in numpy with one
 `F.interpolate` per sample, a bidirectional GRU fed one frame at a time (state carried), one
 Python pass per modality pair for the CMD loss. skelcmd: batched augmentation and modalities on
-the device, whole-sequence GRUs, batched losses and, on the CPU, the modalities' encoders side
-by side in threads, as training runs them; `one-by-one` is skelcmd with its encoders one after
-another (`train.modality_threads=false`). The variants' steps alternate in one process; peak
-memory is measured for each alone, in a fresh process. `--encoder stgcn` times skelcmd's step
-with SkeletonCLR's ST-GCN instead, its encoders side by side against one after another (the
-baseline is the reference's GRU, so it does not run then).
+the device, batched losses and, on the CPU, all modalities' GRUs in one batched recurrence per
+layer (`skelcmd.encoders.recurrence`), as training runs them. On the CPU its variants are
+`fp32` (train.cpu_bf16=false), `bf16` (true: bfloat16 autocast) and `nn.GRU` (float32 with
+nn.GRU's CPU kernel, one GRU after another: skelcmd's step before the batched recurrence);
+the line "training would run" says which precision `auto` picks on this machine. On CUDA,
+`skelcmd` is the step as training runs it (cuDNN, float16 autocast). The variants' steps
+alternate in one process; peak memory is measured for each alone, in a fresh process.
+`--encoder stgcn` times skelcmd's step with SkeletonCLR's ST-GCN instead, fp32 against bf16
+(the baseline is the reference's GRU, so it does not run then).
 
     python benchmarks/pretrain_step.py [--encoder gru|stgcn] [--hidden 256] [--steps 5]
                                        [--device cpu]
@@ -151,18 +154,21 @@ def baseline_step(model, optimizer, data, lengths, rng, topk) -> None:
 # ----------------------------------------------------------------------------- skelcmd
 def skelcmd_step(model, optimizer, data, lengths, config) -> None:
     from skelcmd.augment import two_views
+    from skelcmd.precision import autocast_dtype
 
     v1, v2 = two_views(data, lengths, config.augment)
-    amp = config.train.amp and data.device.type == "cuda"  # mixed precision, as training
-    with torch.autocast(data.device.type, enabled=amp):
+    amp = autocast_dtype(config.train, data.device)  # mixed precision, as training
+    with torch.autocast(data.device.type, dtype=amp, enabled=amp is not None):
         loss = model(v1, v2)["loss"]
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
 
 
-# train.modality_threads of each skelcmd variant: as training runs it, and both ways forced
-THREADS = {"skelcmd": "auto", "side-by-side": "true", "one-by-one": "false"}
+# skelcmd's variants: train.cpu_bf16, and whether the GRUs run the fused CPU recurrence (False:
+# nn.GRU's CPU kernel, one GRU after another, as skelcmd ran before it). On CUDA, `skelcmd` is
+# the step as training runs it (float16 autocast).
+SKELCMD = {"fp32": (False, True), "bf16": (True, True), "nn.GRU": (False, False), "skelcmd": ()}
 
 
 def make_step(variant: str, args: argparse.Namespace):
@@ -179,14 +185,19 @@ def make_step(variant: str, args: argparse.Namespace):
         from skelcmd.config import load_config
         from skelcmd.train import build_model
 
-        overrides = [f"model.encoder={args.encoder}", f"train.modality_threads={THREADS[variant]}"]
+        overrides = [f"model.encoder={args.encoder}"]
         if args.encoder == "stgcn":  # SkeletonCLR's ST-GCN: width 16, 256-d output
             overrides.append("model.encoder_args={}")
         else:
             overrides.append(f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}")
         overrides += [f"model.queue_size={queue}", f"cmd.topk={topk}"]
+        bf16, fused = SKELCMD[variant] or ("auto", True)
+        overrides.append(f"train.cpu_bf16={str(bf16).lower()}")
         config = load_config(None, overrides)
         model = build_model(config, NTU25, PERSONS, device)  # as training builds it
+        for module in model.modules():
+            if hasattr(module, "fused"):
+                module.fused = fused
         data = torch.from_numpy(synth.data).to(device)
         step_args = (data, torch.from_numpy(lengths.astype(np.int64)).to(device), config)
         step = skelcmd_step
@@ -225,14 +236,17 @@ def gru_step_flops(hidden: int, frames: int = FRAMES, batch: int = BATCH) -> flo
     return 3 * (3 * forward + forward)
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 matrix-product speed of this machine (GFLOP/s)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, rounds: int = 3) -> float:
+    """Measured speed of this machine's matrix products in `dtype` (GFLOP/s, best round)."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
     a @ b
-    tick = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - tick) / 1e9
+    best = float("inf")
+    for _ in range(rounds):
+        tick = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, time.perf_counter() - tick)
+    return 2 * size**3 * repeats / best / 1e9
 
 
 def main() -> None:
@@ -248,7 +262,7 @@ def main() -> None:
     if args.memory_of:
         print(peak_memory(args.memory_of, args))
         return
-    gru = args.encoder == "gru"
+    gru, cpu = args.encoder == "gru", not args.device.startswith("cuda")
     size = f"gru hidden {args.hidden}" if gru else args.encoder
     print(
         f"CMD pretraining step: batch {BATCH}, {FRAMES} frames, 3 modalities, "
@@ -256,13 +270,9 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}; steps of the variants interleaved, "
         f"median of {args.steps} each"
     )
-    # skelcmd as training runs it (on the CPU, the GRUs of the modalities side by side in
-    # threads) against the reference's way (GRU only), and on the CPU the encoders side by side
-    # against one after another (train.modality_threads true / false).
-    cpu = not args.device.startswith("cuda")
     variants = {
-        (True, True): ("skelcmd", "one-by-one", "baseline"),  # skelcmd is side by side here
-        (True, False): ("side-by-side", "one-by-one"),
+        (True, True): ("fp32", "bf16", "nn.GRU", "baseline"),
+        (True, False): ("fp32", "bf16"),
         (False, True): ("skelcmd", "baseline"),
         (False, False): ("skelcmd",),
     }[cpu, gru]
@@ -281,33 +291,38 @@ def main() -> None:
         for variant, run in steps.items():
             times[variant].append(run())
     seconds = {v: float(np.median(t)) for v, t in times.items()}
+    memory = "GPU" if not cpu else "RSS"
     for variant in variants:
         spread = f"{min(times[variant]):.2f}-{max(times[variant]):.2f}"
         print(
-            f"{variant:12s} {seconds[variant]:7.2f} s/step ({spread})  "
-            f"{BATCH / seconds[variant]:7.1f} samples/s  "
-            f"peak {'GPU' if args.device.startswith('cuda') else 'RSS'} {peaks[variant]:.0f} MiB"
+            f"{variant:9s} {seconds[variant]:7.2f} s/step ({spread})  "
+            f"{BATCH / seconds[variant]:7.1f} samples/s  peak {memory} {peaks[variant]:.0f} MiB"
         )
     if "baseline" in seconds:
-        print(f"speed-up  {seconds['baseline'] / seconds['skelcmd']:.2f}x")
-    if "one-by-one" in seconds:
-        threaded = seconds.get("side-by-side", seconds.get("skelcmd"))
-        print(f"side by side against one by one: {seconds['one-by-one'] / threaded:.2f}x")
-    if "baseline" in seconds and "one-by-one" in seconds:
-        print(
-            f"one-by-one against the baseline: {seconds['baseline'] / seconds['one-by-one']:.2f}x"
-        )
-    results = {v: {"seconds": seconds[v]} for v in variants}
+        for variant in variants[:-1]:
+            print(f"{variant} against the baseline: {seconds['baseline'] / seconds[variant]:.2f}x")
+    if "nn.GRU" in seconds:
+        for variant in ("fp32", "bf16"):
+            print(f"{variant} against nn.GRU: {seconds['nn.GRU'] / seconds[variant]:.2f}x")
+    if cpu:
+        from skelcmd.config import TrainConfig
+        from skelcmd.precision import describe
+
+        print(f"training would run: {describe(TrainConfig(), torch.device('cpu'))}")
     if cpu and gru:
-        flops, peak = gru_step_flops(args.hidden), matmul_gflops()
+        flops = gru_step_flops(args.hidden)
+        peak = {dtype: matmul_gflops(dtype) for dtype in (torch.float32, torch.bfloat16)}
+        fp32, bf16 = peak[torch.float32], peak[torch.bfloat16]
         print(
-            f"GRU arithmetic: {flops / 1e9:.0f} GFLOP per step; measured fp32 matmul speed "
-            f"{peak:.0f} GFLOP/s, so at least {flops / 1e9 / peak:.2f} s per step"
+            f"GRU arithmetic: {flops / 1e9:.0f} GFLOP per step; measured matmul speed (2048^2) "
+            f"fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s, so at least "
+            f"{flops / 1e9 / fp32:.2f} s / {flops / 1e9 / bf16:.2f} s per step"
         )
-        for variant, r in results.items():
-            rate = flops / r["seconds"] / 1e9
+        for variant in variants:
+            rate = flops / seconds[variant] / 1e9
             print(
-                f"{variant:12s} runs the GRUs at {rate:5.1f} GFLOP/s = {rate / peak:4.0%} of that"
+                f"{variant:9s} runs the GRUs at {rate:5.1f} GFLOP/s = {rate / fp32:4.0%} of the "
+                f"fp32 peak, {rate / bf16:4.0%} of the bf16 peak"
             )
 
 

@@ -37,50 +37,25 @@ def test_learning_rate_schedules():
     )
 
 
-def test_modality_threads_where_they_work(data):
-    from skelcmd.skeleton import NTU25
-
-    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
-
-    def threads(*extra, device=cpu, world=1):
-        config = tiny_config(data, *extra)
-        model = train.build_model(config, NTU25, 2)
-        return train.use_modality_threads(config, model, device, world)
-
-    assert threads() and threads("train.modality_threads=true")
-    assert not threads("train.modality_threads=false")
-    assert not threads(device=cuda) and not threads(world=2)
-    assert not threads("model.modalities=[bone]")
-    stgcn = ["model.encoder=stgcn", "model.encoder_args={width: 4, dropout: 0.5}"]
-    assert not threads(*stgcn) and not threads(stgcn[0], "model.encoder_args={width: 4}")
-    assert threads(stgcn[0], "model.encoder_args={width: 4}", "train.modality_threads=true")
-    assert threads("model.encoder=bigru")
-    with pytest.raises(UserError, match=r"needs the CPU.*2 processes train together"):
-        threads("train.modality_threads=true", world=2)
-    with pytest.raises(UserError, match="the device is cuda:0 and 2 processes train together"):
-        threads("train.modality_threads=true", device=cuda, world=2)
-    with pytest.raises(UserError, match="but the encoder uses dropout"):
-        threads("train.modality_threads=true", *stgcn)
-    with pytest.raises(UserError, match="use auto, true or false"):
-        tiny_config(data, "train.modality_threads=sometimes")
-
-
-def test_training_on_the_cpu_runs_the_encoders_side_by_side(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("setting", ["true", "false"])
+def test_cpu_training_runs_under_bf16_autocast_as_set(data, tmp_path, monkeypatch, capsys, setting):
     import skelcmd.model
 
-    calls, original = [], skelcmd.model.side_by_side_outputs
+    seen, original = [], skelcmd.model.CMD.forward
 
-    def counted(*args):
-        calls.append(True)
-        return original(*args)
+    def recorded(self, *views):
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return original(self, *views)
 
-    monkeypatch.setattr(skelcmd.model, "side_by_side_outputs", counted)
-    config = tiny_config(data, "optim.epochs=1", "train.max_steps_per_epoch=2")
-    train.pretrain(config, tmp_path / "auto", progress=False)
-    assert len(calls) == 2
-    config = tiny_config(data, "optim.epochs=1", "train.modality_threads=false")
-    train.pretrain(config, tmp_path / "off", progress=False)
-    assert len(calls) == 2
+    monkeypatch.setattr(skelcmd.model.CMD, "forward", recorded)
+    extra = ["optim.epochs=1", "train.max_steps_per_epoch=2", f"train.cpu_bf16={setting}"]
+    train.pretrain(tiny_config(data, *extra), tmp_path / "run", progress=False)
+    on = setting == "true"
+    assert seen == [torch.bfloat16 if on else None] * 2
+    printed = "bfloat16 autocast" if on else "float32"
+    assert f"precision on the CPU: {printed} (train.cpu_bf16={setting})" in capsys.readouterr().out
+    history = train.load_checkpoint(tmp_path / "run" / "last.pt")["history"]
+    assert np.isfinite(history[-1]["loss/total"])
 
 
 def test_run_writes_checkpoints_history_and_logs(data, tmp_path):

@@ -10,8 +10,8 @@ builds one branch per modality name from it. Per training step (`forward` in tra
    `cmd.weight` * CMD over every ordered pair of modalities;
 4. the keys, gathered across processes by `gather`, enter the queues (all in lockstep).
 
-With `side_by_side` set (training does so on the CPU, see `skelcmd.side_by_side`), the
-branches' encoders run concurrently in threads, forward and backward; the results are the same.
+Step 2 runs all modalities' encoders in one call where their class can (`encode_all`): the
+GRUs then step one batched recurrence for every modality on the CPU.
 
 In eval mode `forward` computes the same losses with no side effects (no EMA, no enqueue).
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +29,6 @@ from skelcmd.errors import UserError
 from skelcmd.losses import CMDLossConfig, cmd_loss, info_nce, queue_similarities
 from skelcmd.modalities import check_modalities, derive
 from skelcmd.queue import FeatureQueue, momentum_update
-from skelcmd.side_by_side import run_side_by_side, side_by_side_outputs
 from skelcmd.skeleton import Layout
 
 __all__ = ["CMD", "Branch", "CMDLossConfig", "projection_head"]
@@ -52,6 +50,16 @@ def projection_head(in_dim: int, out_dim: int, mlp: bool = True) -> nn.Module:
     if not mlp:
         return last
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), last)
+
+
+def encode_all(encoders: Sequence[nn.Module], inputs: Sequence[Tensor]) -> list[Tensor]:
+    """Each encoder's features of its input, (N, C, T, V, M) -> (N, D). Encoders of one class
+    that has an `encode_together(encoders, inputs)` static method (the GRUs: one batched
+    recurrence for all modalities on the CPU) compute them in one go, others one by one."""
+    kind = type(encoders[0])
+    if hasattr(kind, "encode_together") and all(type(e) is kind for e in encoders):
+        return list(kind.encode_together(encoders, inputs))
+    return [encoder(x) for encoder, x in zip(encoders, inputs, strict=True)]
 
 
 class Branch(nn.Module):
@@ -88,8 +96,7 @@ class CMD(nn.Module):
     `modalities[i]`. `gather` maps this process's keys (P, N, d) to the global batch
     (P, N * world, d), concatenated along dim -2 in rank order (identity on one process;
     `skelcmd.distributed.gather_batch` under DDP); the queue size must be a multiple of
-    that global batch. `side_by_side` runs the branches' encoders concurrently in threads
-    when the inputs are on the CPU (see `skelcmd.side_by_side`); other devices ignore it.
+    that global batch.
     `channels` (`skelcmd.channels`: xyz, xy, xy+score) says what the input's C channels are.
     """
 
@@ -105,7 +112,6 @@ class CMD(nn.Module):
         cmd: CMDLossConfig | None = None,
         mlp: bool = True,
         gather: Callable[[Tensor], Tensor] = _identity,
-        side_by_side: bool = False,
         channels: str = "xyz",
     ) -> None:
         super().__init__()
@@ -126,7 +132,6 @@ class CMD(nn.Module):
         self.momentum = momentum
         self.temperature = temperature
         self.gather = gather
-        self.side_by_side = side_by_side
         self.branches = nn.ModuleDict(
             {m: Branch(encoder_factory(), feature_dim, mlp) for m in self.modalities}
         )
@@ -151,15 +156,15 @@ class CMD(nn.Module):
         if self.training:
             for branch in branches:
                 branch.update_key(self.momentum)
-        queries = [partial(b.query, x1[m]) for b, m in zip(branches, self.modalities, strict=True)]
-        keys = [partial(b.key, x2[m]) for b, m in zip(branches, self.modalities, strict=True)]
-        if self.side_by_side and view1.device.type == "cpu":
-            params = [p for b in branches for p in b.parameters()]
-            q = torch.stack(side_by_side_outputs(queries, params))
-            k = torch.stack(run_side_by_side(keys))
-        else:
-            q = torch.stack([query() for query in queries])
-            k = torch.stack([key() for key in keys])
+        feats = encode_all([b.encoder_q for b in branches], [x1[m] for m in self.modalities])
+        q = torch.stack(
+            [F.normalize(b.head_q(f), dim=1) for b, f in zip(branches, feats, strict=True)]
+        )
+        with torch.no_grad():  # keys, from the momentum encoders
+            feats = encode_all([b.encoder_k for b in branches], [x2[m] for m in self.modalities])
+            k = torch.stack(
+                [F.normalize(b.head_k(f), dim=1) for b, f in zip(branches, feats, strict=True)]
+            )
         queue = self.queue.features.clone()  # the push below must not touch saved tensors
 
         similarities = queue_similarities(q, queue)  # (P, N, K), shared by InfoNCE and CMD

@@ -41,6 +41,8 @@ from skelcmd.encoders import build_encoder
 from skelcmd.errors import UserError
 from skelcmd.locking import folder_lock
 from skelcmd.model import CMD
+from skelcmd.precision import autocast_dtype
+from skelcmd.precision import describe as describe_precision
 from skelcmd.skeleton import Layout
 
 
@@ -53,12 +55,10 @@ def build_model(
     layout: Layout,
     num_persons: int,
     device: torch.device | str = "cpu",
-    world_size: int = 1,
     channels: str = "xyz",
 ) -> CMD:
-    """The CMD model of `config` on `device`, set to train as `world_size` processes would
-    (the modalities' encoders side by side on the CPU: `use_modality_threads`), for input
-    (N, C, T, V, M) of `channels` (`skelcmd.channels`), `layout` and `num_persons`."""
+    """The CMD model of `config` on `device`, for input (N, C, T, V, M) of `channels`
+    (`skelcmd.channels`), `layout` and `num_persons`."""
     encoder = partial(
         build_encoder,
         config.model.encoder,
@@ -80,44 +80,7 @@ def build_model(
         gather=gather_batch,
         channels=channels,
     ).to(device)
-    model.side_by_side = use_modality_threads(config, model, torch.device(device), world_size)
     return model
-
-
-def use_modality_threads(
-    config: PretrainConfig, model: CMD, device: torch.device, world_size: int = 1
-) -> bool:
-    """Whether training runs the modalities' encoders side by side (`train.modality_threads`).
-
-    That works on the CPU, in a single process (DDP expects one backward pass per step) and
-    without dropout (draws from threads would come in a random order). `auto` uses it there
-    for encoders whose `side_by_side_pays` (the GRUs: 1.04x to 1.19x per step on 2 cores in
-    `benchmarks/pretrain_step.py`; ST-GCN's convolutions use every core already, and its step
-    took 1.23x as long side by side).
-    """
-    setting = config.train.modality_threads
-    dropout = any(
-        isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()
-    )
-    reasons = [
-        why
-        for why, applies in [
-            (f"the device is {device}", device.type != "cpu"),
-            (f"{world_size} processes train together", world_size > 1),
-            ("the encoder uses dropout", dropout),
-            ("there is one modality", len(model.modalities) < 2),
-        ]
-        if applies
-    ]
-    if setting is True and reasons:
-        raise UserError(
-            "train.modality_threads=true runs the modalities' encoders in CPU threads, which "
-            f"needs the CPU, one process, no dropout and two modalities or more, but "
-            f"{' and '.join(reasons)}. Set train.modality_threads=auto."
-        )
-    pays = all(getattr(b.encoder_q, "side_by_side_pays", False) for b in model.branches.values())
-    # (an encoder without the attribute, e.g. a user's own, runs one after another on auto)
-    return setting is True or (setting == "auto" and pays and not reasons)
 
 
 def learning_rate(config: PretrainConfig, epoch: int) -> float:
@@ -254,17 +217,21 @@ def _pretrain(
         )
     torch.manual_seed(config.train.seed + world.rank)
 
-    model = build_model(
-        config, dataset.layout, split.data.shape[4], world.device, world.size, dataset.channels
-    )
+    model = build_model(config, dataset.layout, split.data.shape[4], world.device, dataset.channels)
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
         lr=config.optim.lr,
         momentum=config.optim.momentum,
         weight_decay=config.optim.weight_decay,
     )
-    use_amp = config.train.amp and world.device.type == "cuda"
-    scaler = torch.amp.GradScaler(world.device.type, enabled=use_amp)
+    amp = autocast_dtype(config.train, world.device)  # float16 on CUDA, bfloat16 on some CPUs
+    if world.size > 1 and world.device.type == "cpu":  # the main process's probe decides
+        choice = [amp]
+        torch.distributed.broadcast_object_list(choice, src=0)
+        amp = choice[0]
+    scaler = torch.amp.GradScaler(world.device.type, enabled=amp == torch.float16)
+    if world.is_main:
+        print(describe_precision(config.train, world.device), flush=True)
     start_epoch, history = 0, []
     if checkpoint is not None:
         check_resumable(kept, checkpoint, config, dataset.layout, split.data.shape[4])
@@ -330,16 +297,17 @@ def _pretrain(
                 break
             data = data.to(world.device, non_blocking=True)
             view1, view2 = two_views(data, lengths.to(world.device), config.augment, coords=coords)
-            with torch.autocast(world.device.type, enabled=use_amp):
+            with torch.autocast(world.device.type, dtype=amp, enabled=amp is not None):
                 terms = network(view1, view2)
             loss = terms["loss"]
             if not torch.isfinite(loss):
+                precision = "train.cpu_bf16" if world.device.type == "cpu" else "train.amp"
                 then = (
                     f"The last good checkpoint is {kept} (epoch {epoch}): lower optim.lr, or set "
-                    "train.amp=false, then --resume (with --set for the new values)."
+                    f"{precision}=false, then --resume (with --set for the new values)."
                     if kept is not None
                     else "No epoch finished, so there is no checkpoint to resume: lower "
-                    "optim.lr, or set train.amp=false, and run the same command again."
+                    f"optim.lr, or set {precision}=false, and run the same command again."
                 )
                 raise TrainingDiverged(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "

@@ -6,9 +6,9 @@
 
 Encoders are built with `build_encoder(name, layout, num_persons, in_channels, **kwargs)`;
 a new class registered in `ENCODERS` with that constructor signature is all it takes to add one.
-An encoder whose CPU kernels are too small to keep the cores busy (a recurrence) sets the class
-attribute `side_by_side_pays = True`, and CPU training then runs the modalities' encoders side
-by side in threads (`skelcmd.side_by_side`).
+An encoder class may also offer `encode_together(encoders, inputs)`, a static method that
+computes several encoders' features in one go; CMD then calls it with one encoder per modality
+(`skelcmd.model.encode_all`). The GRUs do: on the CPU all modalities step one recurrence.
 """
 
 from __future__ import annotations

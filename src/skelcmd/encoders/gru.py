@@ -36,9 +36,12 @@ frame is T - 1 and no packing is needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
+from skelcmd.encoders.recurrence import gru_pair_layer
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
 
@@ -49,18 +52,29 @@ def flatten_frames(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1, 4).reshape(n, t, -1)
 
 
-class _FrameEncoder(nn.Module):
-    """Shared front end: shape check, reference flattening and the input BatchNorm."""
+_WEIGHTS = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
 
-    # A recurrence's per-frame CPU kernels are too small to keep every core busy, so training
-    # runs the modalities' encoders side by side in threads (`train.use_modality_threads`).
-    side_by_side_pays = True
+
+class _FrameEncoder(nn.Module):
+    """Shared by both GRUs: shape check, reference flattening, the input BatchNorm, and the
+    choice of kernels. Per layer the subclass has a pair of GRUs reading the same input
+    (`pair_weights`); `reverse` says whether the second one reads the frames backwards.
+
+    On the CPU the layers run as batched recurrences (`skelcmd.encoders.recurrence`, all
+    encoders of `encode_together` at once); elsewhere, or with `fused` set to False (for
+    tests and benchmarks), `nn.GRU` (cuDNN on GPUs) in `layers_one_by_one`.
+    """
+
+    reverse = False
+    hidden: int
+    num_layers: int
 
     def __init__(self, layout: Layout, num_persons: int, in_channels: int) -> None:
         super().__init__()
         self.expected = (in_channels, layout.num_joints, num_persons)
         self.input_size = in_channels * layout.num_joints * num_persons
         self.input_norm = nn.BatchNorm1d(self.input_size)
+        self.fused = True
 
     def normalised_frames(self, x: Tensor) -> Tensor:
         """(N, C, T, V, M) -> (N, T, C * V * M) after the input BatchNorm."""
@@ -72,6 +86,43 @@ class _FrameEncoder(nn.Module):
             )
         frames = flatten_frames(x)  # (N, T, I)
         return self.input_norm(frames.transpose(1, 2)).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, T, V, M) -> (N, 2H)."""
+        return self.encode_together([self], [x])[0]
+
+    @classmethod
+    def encode_together(
+        cls, encoders: Sequence[_FrameEncoder], inputs: Sequence[Tensor]
+    ) -> list[Tensor]:
+        """Each encoder's features (N, 2H) of its input (N, C, T, V, M), e.g. one encoder per
+        modality. On the CPU, encoders of one size on inputs of one shape step all their GRUs
+        together: per layer one recurrence (`gru_pair_layer`) for 2 x len(encoders) GRUs,
+        whose products run in bfloat16 under CPU autocast."""
+        frames = [e.normalised_frames(x) for e, x in zip(encoders, inputs, strict=True)]
+        sizes = {(e.hidden, e.num_layers, f.shape) for e, f in zip(encoders, frames, strict=True)}
+        if frames[0].device.type != "cpu" or len(sizes) > 1 or not all(e.fused for e in encoders):
+            return [
+                e.summary(e.layers_one_by_one(f)) for e, f in zip(encoders, frames, strict=True)
+            ]
+        h = torch.stack(frames).transpose(1, 2)  # (P, T, N, I)
+        for layer in range(encoders[0].num_layers):
+            pairs = [e.pair_weights(layer) for e in encoders]
+            weights = [torch.stack([pair[k] for pair in pairs]) for k in range(4)]  # (P, 2, ...)
+            h = gru_pair_layer(h, *weights, reverse=cls.reverse)  # (P, T, N, 2H)
+        return list(encoders[0].summary(h.transpose(1, 2)).unbind(0))
+
+    def pair_weights(self, layer: int) -> tuple[Tensor, ...]:
+        """Layer `layer`'s w_ih (2, 3H, I), b_ih (2, 3H), w_hh (2, 3H, H), b_hh (2, 3H)."""
+        raise NotImplementedError
+
+    def layers_one_by_one(self, frames: Tensor) -> Tensor:
+        """(N, T, I) normalised frames -> the last layer's output (N, T, 2H), with `nn.GRU`."""
+        raise NotImplementedError
+
+    def summary(self, out: Tensor) -> Tensor:
+        """The last layer's output (..., N, T, 2H) -> the feature (..., N, 2H)."""
+        raise NotImplementedError
 
     @torch.no_grad()
     def _init_weights(self) -> None:
@@ -105,11 +156,18 @@ class ForwardPairGRU(_FrameEncoder):
         self.feat_dim = 2 * hidden
         self._init_weights()
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.normalised_frames(x)  # (N, T, I)
+    def pair_weights(self, layer: int) -> tuple[Tensor, ...]:
+        grus = (self.fwd[layer], self.rev[layer])
+        return tuple(torch.stack([getattr(g, f"{w}_l0") for g in grus]) for w in _WEIGHTS)
+
+    def layers_one_by_one(self, frames: Tensor) -> Tensor:
+        h = frames
         for fwd, rev in zip(self.fwd, self.rev, strict=True):
             h = torch.cat([fwd(h)[0], rev(h)[0]], dim=-1)  # (N, T, 2H)
-        return h[:, -1]
+        return h
+
+    def summary(self, out: Tensor) -> Tensor:
+        return out[..., -1, :]
 
 
 class BiGRU(_FrameEncoder):
@@ -117,6 +175,8 @@ class BiGRU(_FrameEncoder):
 
     forward: (N, C, T, V, M) -> (N, 2 * hidden).
     """
+
+    reverse = True
 
     def __init__(
         self,
@@ -135,6 +195,14 @@ class BiGRU(_FrameEncoder):
         self.feat_dim = 2 * hidden
         self._init_weights()
 
-    def forward(self, x: Tensor) -> Tensor:
-        out, _ = self.gru(self.normalised_frames(x))  # (N, T, 2H)
-        return torch.cat([out[:, -1, : self.hidden], out[:, 0, self.hidden :]], dim=-1)
+    def pair_weights(self, layer: int) -> tuple[Tensor, ...]:
+        return tuple(
+            torch.stack([getattr(self.gru, f"{w}_l{layer}{s}") for s in ("", "_reverse")])
+            for w in _WEIGHTS
+        )
+
+    def layers_one_by_one(self, frames: Tensor) -> Tensor:
+        return self.gru(frames)[0]
+
+    def summary(self, out: Tensor) -> Tensor:
+        return torch.cat([out[..., -1, : self.hidden], out[..., 0, self.hidden :]], dim=-1)

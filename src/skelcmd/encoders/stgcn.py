@@ -103,10 +103,6 @@ class STGCNBlock(nn.Module):
 class STGCN(nn.Module):
     """ST-GCN encoder: (N, C, T, V, M) -> (N, feat_dim), feat_dim = out_dim or 4 * width."""
 
-    # Its convolutions keep every CPU core busy already, so training runs the modalities'
-    # encoders one after another (`train.use_modality_threads`).
-    side_by_side_pays = False
-
     def __init__(
         self,
         layout: Layout,

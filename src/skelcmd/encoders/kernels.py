@@ -1,0 +1,102 @@
+"""CPU building blocks of the batched GRU recurrence: matrix products and a scratch workspace.
+
+- `linear(x, w, b)`, x w^T + b for (M, K) x (N, K): on the CPU in float32 through oneDNN's
+  matrix product (`torch.ops.mkldnn._linear_pointwise`, the primitive `torch.compile` uses
+  for CPU Linear layers), which runs AVX-512 code where PyTorch's float32 `mm` goes to MKL,
+  whose float32 kernels run at half that speed on AMD CPUs (`benchmarks/README.md`); in every
+  other case (bfloat16, float64, other devices, a torch without oneDNN) `F.linear`.
+- `batched_linear(x, w, b, out)`: G independent products (G, M, K) x (G, N, K) + (G, N):
+  one oneDNN product per group in float32 on the CPU, one `baddbmm` otherwise (bfloat16
+  `baddbmm` is oneDNN's batched product already).
+- `Workspace`: big scratch tensors kept between training steps. Tensors above 32 MiB are
+  memory-mapped afresh by glibc at every allocation, and the kernel must zero each page on
+  first touch; at the benchmark's sizes that cost a fifth of the step. A tensor given back is
+  handed out again for the same shape and dtype.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["Workspace", "batched_linear", "linear", "prepare"]
+
+
+def _onednn_linear_available() -> bool:
+    """Whether this torch has oneDNN's Linear op and weight packing (a private API), working."""
+    try:
+        op, x = torch.ops.mkldnn._linear_pointwise, torch.ones(2, 3)
+        packed = torch.ops.mkldnn._reorder_linear_weight(x, 2)
+        plain = op(x, x, None, "none", [], "")
+        return bool(
+            torch.equal(plain, x @ x.T) and torch.equal(op(x, packed, None, "none", [], ""), plain)
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_ONEDNN = torch.backends.mkldnn.is_available() and _onednn_linear_available()
+
+
+def _onednn(x: Tensor) -> bool:
+    return _ONEDNN and x.dtype in (torch.float32, torch.bfloat16) and x.device.type == "cpu"
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """x (M, K), w (N, K), b (N,) or None -> x w^T + b, (M, N); not differentiable."""
+    if _onednn(x):
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    return F.linear(x, w, b)
+
+
+def prepare(w: Tensor, rows: int) -> Tensor | list[Tensor]:
+    """Weights (G, N, K) for many `batched_linear` calls of `rows` rows: packed once into
+    oneDNN's blocked layout where oneDNN computes them (10-20 % faster per frame), else w."""
+    if _onednn(w):
+        return [torch.ops.mkldnn._reorder_linear_weight(w[g], rows) for g in range(len(w))]
+    return w
+
+
+def batched_linear(
+    x: Tensor, w: Tensor | list[Tensor], b: Tensor | None = None, out: Tensor | None = None
+) -> Tensor:
+    """x (G, M, K), w (G, N, K) or `prepare`d, b (G, N) or None -> x_g w_g^T + b_g for every
+    g, (G, M, N), written into `out` if given (of x's dtype); not differentiable."""
+    if _onednn(x):
+        op = torch.ops.mkldnn._linear_pointwise
+        parts = [op(x[g], w[g], None if b is None else b[g], "none", [], "") for g in range(len(x))]
+        return torch.stack(parts, out=out)
+    if b is None:
+        return torch.bmm(x, w.transpose(1, 2), out=out)
+    return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2), out=out)
+
+
+class Workspace:
+    """Scratch tensors by (shape, dtype, device), kept for reuse; at most `keep` layouts.
+
+    `take` hands out a kept tensor of that layout (its contents are stale) or a new one;
+    `give` keeps tensors for later. A tensor must not be used after it was given back.
+    """
+
+    def __init__(self, keep: int = 32) -> None:
+        self.keep = keep
+        self.free: OrderedDict[tuple, list[Tensor]] = OrderedDict()
+
+    def take(
+        self, shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """An uninitialised tensor of `shape` with `like`'s device and `dtype` (or like's)."""
+        dtype = like.dtype if dtype is None else dtype
+        kept = self.free.get((tuple(shape), dtype, like.device))
+        return kept.pop() if kept else like.new_empty(shape, dtype=dtype)
+
+    def give(self, *tensors: Tensor) -> None:
+        for t in tensors:
+            key = (tuple(t.shape), t.dtype, t.device)
+            self.free.setdefault(key, []).append(t)
+            self.free.move_to_end(key)
+        while len(self.free) > self.keep:
+            self.free.popitem(last=False)
