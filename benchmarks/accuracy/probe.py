@@ -19,6 +19,7 @@ from skelcmd.augment import two_views
 from skelcmd.channels import coordinate_dims
 from skelcmd.data.format import open_dataset
 from skelcmd.distributed import pick_device
+from skelcmd.precision import autocast_dtype
 from skelcmd.train import build_model
 
 
@@ -48,11 +49,11 @@ def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, floa
     data = torch.tensor(np.asarray(train.data[:batch]), device=device)
     lengths = torch.tensor(np.asarray(train.lengths[:batch]), device=device)
 
-    amp = config.train.amp and device.type == "cuda"  # as training runs it
+    amp = autocast_dtype(config.train, device)  # as training runs it
 
     def step() -> None:
         views = two_views(data, lengths, config.augment, coords=coords)
-        with torch.autocast(device.type, enabled=amp):
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             loss = model(*views)["loss"]
         loss.backward()
 
