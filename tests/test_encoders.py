@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -245,3 +246,15 @@ def test_cpu_recurrence_equals_nn_gru_outputs_and_gradients(name: str) -> None:
         for pname, p in enc.named_parameters():
             torch.testing.assert_close(p.grad, named[pname].grad, atol=1e-6, rtol=1e-5, msg=pname)
         torch.testing.assert_close(enc.input_norm.running_mean, ref.input_norm.running_mean)
+
+
+@pytest.mark.parametrize("name", ["gru", "bigru"])
+def test_tracing_records_nn_gru(name: str) -> None:
+    """A tracer (ONNX export, torch.jit.trace) gets nn.GRU, which it can translate; it
+    computes what the batched recurrence computes."""
+    enc, x = small(name).eval(), sample()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's remarks on nn.GRU
+        traced = torch.jit.trace(enc, x)
+        torch.testing.assert_close(traced(x), enc(x), atol=1e-6, rtol=1e-5)
+    assert "aten::gru" in str(traced.inlined_graph)

@@ -123,5 +123,7 @@ def test_workspace_hands_back_what_it_was_given() -> None:
     assert ws.take((4, 3), like).data_ptr() == a.data_ptr()  # reused
     assert ws.take((4, 3), like).data_ptr() != a.data_ptr()  # none left: a new one
     assert ws.take((4, 3), like, torch.float64).dtype == torch.float64
+    with pytest.raises(ValueError, match="not views"):
+        ws.give(a[1:])
     ws.give(torch.empty(1), torch.empty(2), torch.empty(3))
     assert list(ws.free) == [((2,), torch.float32, like.device), ((3,), torch.float32, like.device)]

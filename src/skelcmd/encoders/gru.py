@@ -55,14 +55,26 @@ def flatten_frames(x: Tensor) -> Tensor:
 _WEIGHTS = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
 
 
+def _recording() -> bool:
+    """Whether a tracer or compiler is recording the model (ONNX export, torch.jit.trace,
+    torch.export, torch.compile): it gets `nn.GRU`, which they know how to translate."""
+    return (
+        torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+    )
+
+
 class _FrameEncoder(nn.Module):
     """Shared by both GRUs: shape check, reference flattening, the input BatchNorm, and the
     choice of kernels. Per layer the subclass has a pair of GRUs reading the same input
     (`pair_weights`); `reverse` says whether the second one reads the frames backwards.
 
     On the CPU the layers run as batched recurrences (`skelcmd.encoders.recurrence`, all
-    encoders of `encode_together` at once); elsewhere, or with `fused` set to False (for
-    tests and benchmarks), `nn.GRU` (cuDNN on GPUs) in `layers_one_by_one`.
+    encoders of `encode_together` at once); elsewhere, while a tracer or compiler records the
+    model, or with `fused` set to False (for tests and benchmarks), `nn.GRU` (cuDNN on GPUs)
+    in `layers_one_by_one`.
     """
 
     reverse = False
@@ -101,7 +113,8 @@ class _FrameEncoder(nn.Module):
         whose products run in bfloat16 under CPU autocast."""
         frames = [e.normalised_frames(x) for e, x in zip(encoders, inputs, strict=True)]
         sizes = {(e.hidden, e.num_layers, f.shape) for e, f in zip(encoders, frames, strict=True)}
-        if frames[0].device.type != "cpu" or len(sizes) > 1 or not all(e.fused for e in encoders):
+        fused = all(e.fused for e in encoders) and not _recording()
+        if frames[0].device.type != "cpu" or len(sizes) > 1 or not fused:
             return [
                 e.summary(e.layers_one_by_one(f)) for e, f in zip(encoders, frames, strict=True)
             ]

@@ -1,17 +1,19 @@
 """CPU building blocks of the batched GRU recurrence: matrix products and a scratch workspace.
 
-- `linear(x, w, b)`, x w^T + b for (M, K) x (N, K): on the CPU in float32 through oneDNN's
-  matrix product (`torch.ops.mkldnn._linear_pointwise`, the primitive `torch.compile` uses
-  for CPU Linear layers), which runs AVX-512 code where PyTorch's float32 `mm` goes to MKL,
-  whose float32 kernels run at half that speed on AMD CPUs (`benchmarks/README.md`); in every
-  other case (bfloat16, float64, other devices, a torch without oneDNN) `F.linear`.
+- `linear(x, w, b)`, x w^T + b for (M, K) x (N, K): on the CPU, in float32 and bfloat16,
+  through oneDNN's matrix product (`torch.ops.mkldnn._linear_pointwise`, the op
+  `torch.compile` uses for CPU Linear layers; a private API, checked at import). PyTorch's
+  float32 `mm` goes to MKL instead, which on the project's AMD EPYC machine ran at half
+  oneDNN's speed (`benchmarks/README.md`, step section). Otherwise (float64, other devices,
+  a torch without oneDNN) `F.linear`.
 - `batched_linear(x, w, b, out)`: G independent products (G, M, K) x (G, N, K) + (G, N):
-  one oneDNN product per group in float32 on the CPU, one `baddbmm` otherwise (bfloat16
-  `baddbmm` is oneDNN's batched product already).
-- `Workspace`: big scratch tensors kept between training steps. Tensors above 32 MiB are
-  memory-mapped afresh by glibc at every allocation, and the kernel must zero each page on
-  first touch; at the benchmark's sizes that cost a fifth of the step. A tensor given back is
-  handed out again for the same shape and dtype.
+  one oneDNN product per group on the CPU, with weights `prepare`d (packed into oneDNN's
+  blocked layout once, not at every call) where they serve many calls; `baddbmm` otherwise.
+- `Workspace`: big scratch tensors kept between training steps. glibc memory-maps every
+  allocation above 32 MiB afresh and the kernel zeroes each page at its first touch; before
+  the workspace, those page faults took 13 % (float32) to 19 % (bfloat16) of a benchmark
+  step's CPU time (single-threaded, against the same step run with MALLOC_MMAP_MAX_=0).
+  A tensor given back is handed out again for the same shape and dtype.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class Workspace:
         return kept.pop() if kept else like.new_empty(shape, dtype=dtype)
 
     def give(self, *tensors: Tensor) -> None:
+        if any(t._base is not None for t in tensors):  # a view would alias its base's memory
+            raise ValueError("give back the tensors that `take` handed out, not views of them")
         for t in tensors:
             key = (tuple(t.shape), t.dtype, t.device)
             self.free.setdefault(key, []).append(t)
