@@ -134,8 +134,8 @@ def cmd_loss(
             else student_similarities.float()
         )  # (P, N, K)
         if mode == "kl":
-            # (P, N, topk) in no particular order: the terms are sums over the set (3.5x as
-            # fast as sorting it on the CPU)
+            # (P, N, topk) in no particular order: the terms are sums over the set, and
+            # sorting it took most of the top-k's time on the CPU
             top, index = teacher.topk(topk, dim=-1, sorted=False)
             log_pt = F.log_softmax(top / t_teacher, dim=-1)[a]  # (pairs, N, topk)
             s_student = student[b].gather(-1, index[a])  # student b at teacher a's slots

@@ -35,7 +35,7 @@ def bf16_speedup(repeats: int = 3, rounds: int = 3) -> float:
     """How many times as fast bfloat16 matrix products run as float32 ones on this CPU.
 
     Times `_PROBE`'s products, `repeats` calls of each, best of `rounds` with the dtypes
-    interleaved; about half a second on 2 cores. Measured once per process.
+    interleaved; a fraction of a second on 2 cores. Measured once per process.
     """
     generator = torch.Generator().manual_seed(0)
     operands = {

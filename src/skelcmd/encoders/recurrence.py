@@ -80,7 +80,7 @@ def _views(t: Tensor, step: int, reverse: bool) -> list[tuple[slice, Tensor]]:
 
 def _doubled_n(w: Tensor) -> Tensor:
     """(G, 3H, ...) -> a copy with the n gate's rows times 2 (exact): the products then give
-    2 a_n, and tanh(a_n) = 2 sigmoid(2 a_n) - 1 costs a fifth of torch's tanh."""
+    2 a_n, and tanh(a_n) = 2 sigmoid(2 a_n) - 1 costs a fraction of torch's CPU tanh."""
     w = w.clone()
     w.view(w.shape[0], 3, -1)[:, 2] *= 2
     return w
