@@ -84,7 +84,7 @@ class Branch(nn.Module):
         return F.normalize(self.head_k(self.encoder_k(x)), dim=1)
 
     def update_key(self, m: float) -> None:
-        """EMA of the key encoder and head towards the query ones (buffers copied)."""
+        """EMA of the key encoder and head parameters towards the query ones."""
         momentum_update(self.encoder_q, self.encoder_k, m)
         momentum_update(self.head_q, self.head_k, m)
 

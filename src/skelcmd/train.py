@@ -234,7 +234,9 @@ def _pretrain(
         print(describe_precision(config.train, world.device), flush=True)
     start_epoch, history = 0, []
     if checkpoint is not None:
-        check_resumable(kept, checkpoint, config, dataset.layout, split.data.shape[4])
+        check_resumable(
+            kept, checkpoint, config, dataset.layout, split.data.shape[4], dataset.channels
+        )
         load_weights(model, checkpoint["model"], kept)
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
