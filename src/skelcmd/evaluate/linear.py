@@ -25,9 +25,9 @@ centre crop instead of random crops, so train features are also computed only on
 raw features; "standardize" (presets `eval/linear_standardized`, `eval/linear_cpu`) first maps
 every feature dimension to mean 0 and standard deviation 1, with the mean and deviation of the
 train split's centre-cropped features (a fixed affine map, computed once, never trained); "l2"
-scales each feature vector to unit length. Features whose class information is a small part of a large
-common component (an untrained encoder's: mean cosine similarity of two clips 0.98 to 1.00)
-leave the paper's probe at chance, after 80 epochs at lr 0.1, where a cosine kNN separates
+scales each feature vector to unit length. Features whose class information is a small part of
+a large common component (an untrained encoder's: mean cosine similarity of two clips 0.98 to
+1.00) leave the paper's probe at chance, after 80 epochs at lr 0.1, where a cosine kNN separates
 them; standardized, the probe is blind to a common offset and to the scale, and it did as well
 as the raw probe elsewhere (benchmarks/README.md, "Issue 16").
 """
