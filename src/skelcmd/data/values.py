@@ -82,8 +82,7 @@ def check_samples(
         raise BadSample(
             lead,
             name_of(int(bad[0])),
-            f"has label {labels[bad[0]]}, outside the {num_classes} classes "
-            f"(0..{num_classes - 1})",
+            f"has label {labels[bad[0]]}, outside the {num_classes} classes (0..{num_classes - 1})",
             "fix the label or the class names and import again",
         )
     for key, values in ids.items():
