@@ -10,8 +10,7 @@ cells still to run with a time estimate measured on this machine.
     python benchmarks/accuracy/run.py GRID.yaml --out DIR --dry-run
     python benchmarks/accuracy/run.py GRID.yaml --out DIR --set seeds=[0] --set data=DIR
 
-The UTD-MHAD grid needs `skelcmd import utd-mhad ../shared/data/utd_mhad runs/data/utd
---preprocess tracked-first-frame` first (the alignment its published results used).
+The UTD-MHAD grid needs `skelcmd import utd-mhad ../shared/data/utd_mhad runs/data/utd` first.
 """
 
 from __future__ import annotations
