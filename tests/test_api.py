@@ -17,6 +17,7 @@ import skelcmd.train as train
 from skelcmd.config import load_config
 from skelcmd.evaluate.embed import embed
 from skelcmd.synthetic.generator import write_synthetic
+from threads import intra_op_threads
 from tiny import TINY
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -24,10 +25,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with intra_op_threads(1):
+        yield
 
 
 def pretrain_synthetic(root: Path) -> tuple[Path, Path]:

@@ -15,6 +15,7 @@ from skelcmd.evaluate.embed import embed, labels_path
 from skelcmd.evaluate.export import export_onnx
 from skelcmd.evaluate.report import build_report
 from skelcmd.synthetic.generator import write_synthetic
+from threads import intra_op_threads
 from tiny import TINY
 
 ONE_EPOCH = [*TINY, "optim.epochs=1"]
@@ -27,10 +28,8 @@ has_onnxruntime = pytest.mark.skipif(
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models: one thread is as fast, and far faster on busy cores (no spinning threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with intra_op_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import skelcmd
 import skelcmd.train as train
@@ -21,6 +20,7 @@ from skelcmd.sources.sbu import import_sbu
 from test_import_kinetics import LABELS
 from test_import_kinetics import write_release as write_kinetics
 from test_import_sbu import write_release as write_sbu
+from threads import intra_op_threads
 from tiny import TINY
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -29,10 +29,8 @@ KINETICS, SBU = SHARED / "kinetics_skeleton", SHARED / "sbu"
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with intra_op_threads(1):
+        yield
 
 
 @pytest.mark.slow
