@@ -27,10 +27,12 @@ from torch import Tensor
 __all__ = ["Workspace", "batched_linear", "linear", "prepare"]
 
 
-def _onednn_linear_available() -> bool:
-    """Whether this torch has oneDNN's Linear op and weight packing (a private API), working."""
+def _onednn_linear_works(dtype: torch.dtype) -> bool:
+    """Whether this torch has oneDNN's Linear op and weight packing (a private API), working in
+    `dtype` on this CPU: oneDNN has no bfloat16 product on CPUs without AVX-512 (it then
+    fails to create its primitive), and those products go to PyTorch's own kernels instead."""
     try:
-        op, x = torch.ops.mkldnn._linear_pointwise, torch.ones(2, 3)
+        op, x = torch.ops.mkldnn._linear_pointwise, torch.ones(2, 3, dtype=dtype)
         packed = torch.ops.mkldnn._reorder_linear_weight(x, 2)
         plain = op(x, x, None, "none", [], "")
         return bool(
@@ -40,11 +42,15 @@ def _onednn_linear_available() -> bool:
         return False
 
 
-_ONEDNN = torch.backends.mkldnn.is_available() and _onednn_linear_available()
+_ONEDNN_DTYPES = (
+    frozenset(d for d in (torch.float32, torch.bfloat16) if _onednn_linear_works(d))
+    if torch.backends.mkldnn.is_available()
+    else frozenset()
+)
 
 
 def _onednn(x: Tensor) -> bool:
-    return _ONEDNN and x.dtype in (torch.float32, torch.bfloat16) and x.device.type == "cpu"
+    return x.dtype in _ONEDNN_DTYPES and x.device.type == "cpu"
 
 
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
