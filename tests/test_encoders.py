@@ -170,6 +170,38 @@ def test_bigru_is_a_true_bidirectional_gru() -> None:
     torch.testing.assert_close(expected, torch.cat([h[:, -1, :16], h[:, 0, 16:]], dim=1))
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("name", ["gru", "bigru"])
+def test_mean_readout_averages_the_last_layer_over_frames(name: str, fused: bool) -> None:
+    """readout "mean": the last layer's output (by hand with nn.GRU, as above) averaged over
+    every frame; the default readout is unchanged ("last")."""
+    torch.manual_seed(0)
+    last = build_encoder(name, NTU25, 2, hidden=16, num_layers=2).double().eval()
+    mean = build_encoder(name, NTU25, 2, hidden=16, num_layers=2, readout="mean").double().eval()
+    mean.load_state_dict(last.state_dict())
+    assert last.readout == "last"
+    mean.fused = fused
+    x = sample(n=3, t=10).double()
+    frames = last.input_norm(plain_frames(x).transpose(1, 2)).transpose(1, 2)
+    if name == "gru":
+        h = frames
+        for fwd, rev in zip(last.fwd, last.rev, strict=True):
+            h = torch.cat([fwd(h)[0], rev(h)[0]], dim=-1)
+    else:
+        ref = nn.GRU(last.input_size, 16, 2, bidirectional=True, batch_first=True).double()
+        ref.load_state_dict(last.gru.state_dict())
+        h = ref(frames)[0]
+    expected = sum(h[:, t] for t in range(h.shape[1])) / h.shape[1]
+    with torch.no_grad():
+        torch.testing.assert_close(mean(x), expected)
+        assert not torch.allclose(last(x), expected)
+
+
+def test_unknown_readout_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="readout 'max' is not one of last, mean"):
+        build_encoder("gru", NTU25, 2, hidden=8, readout="max")
+
+
 # --- stgcn graph ------------------------------------------------------------------------------
 
 

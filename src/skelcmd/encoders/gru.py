@@ -32,6 +32,11 @@ keep PyTorch's defaults. `bigru` follows the same rule.
 
 Clips are resized to a fixed number of frames before encoding, so every sample's last valid
 frame is T - 1 and no packing is needed.
+
+`readout` chooses the feature: "last" (the default, the reference's, described above) or "mean",
+the last layer's output averaged over all frames, (N, 2H) for both classes. The mean is not the
+paper's; it is there for small data sets, where the last frame's state summarises a crop by how
+it ends (benchmarks/README.md, issue 16).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ def flatten_frames(x: Tensor) -> Tensor:
 
 
 _WEIGHTS = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+READOUTS = ("last", "mean")
 
 
 def _recording() -> bool:
@@ -81,8 +87,14 @@ class _FrameEncoder(nn.Module):
     hidden: int
     num_layers: int
 
-    def __init__(self, layout: Layout, num_persons: int, in_channels: int) -> None:
+    def __init__(self, layout: Layout, num_persons: int, in_channels: int, readout: str) -> None:
         super().__init__()
+        if readout not in READOUTS:
+            raise UserError(
+                f"{type(self).__name__}: readout {readout!r} is not one of {', '.join(READOUTS)} "
+                "(model.encoder_args.readout)."
+            )
+        self.readout = readout
         self.expected = (in_channels, layout.num_joints, num_persons)
         self.input_size = in_channels * layout.num_joints * num_persons
         self.input_norm = nn.BatchNorm1d(self.input_size)
@@ -112,7 +124,10 @@ class _FrameEncoder(nn.Module):
         together: per layer one recurrence (`gru_pair_layer`) for 2 x len(encoders) GRUs,
         whose products run in bfloat16 under CPU autocast."""
         frames = [e.normalised_frames(x) for e, x in zip(encoders, inputs, strict=True)]
-        sizes = {(e.hidden, e.num_layers, f.shape) for e, f in zip(encoders, frames, strict=True)}
+        sizes = {
+            (e.hidden, e.num_layers, e.readout, f.shape)
+            for e, f in zip(encoders, frames, strict=True)
+        }
         fused = all(e.fused for e in encoders) and not _recording()
         if frames[0].device.type != "cpu" or len(sizes) > 1 or not fused:
             return [
@@ -135,6 +150,10 @@ class _FrameEncoder(nn.Module):
 
     def summary(self, out: Tensor) -> Tensor:
         """The last layer's output (..., N, T, 2H) -> the feature (..., N, 2H)."""
+        return out.mean(dim=-2) if self.readout == "mean" else self.last_summary(out)
+
+    def last_summary(self, out: Tensor) -> Tensor:
+        """The "last" readout of `summary`."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -159,8 +178,9 @@ class ForwardPairGRU(_FrameEncoder):
         in_channels: int = 3,
         hidden: int = 1024,
         num_layers: int = 3,
+        readout: str = "last",
     ) -> None:
-        super().__init__(layout, num_persons, in_channels)
+        super().__init__(layout, num_persons, in_channels, readout)
         sizes = [self.input_size] + [2 * hidden] * (num_layers - 1)
         self.fwd = nn.ModuleList(nn.GRU(i, hidden, batch_first=True) for i in sizes)
         self.rev = nn.ModuleList(nn.GRU(i, hidden, batch_first=True) for i in sizes)
@@ -179,7 +199,7 @@ class ForwardPairGRU(_FrameEncoder):
             h = torch.cat([fwd(h)[0], rev(h)[0]], dim=-1)  # (N, T, 2H)
         return h
 
-    def summary(self, out: Tensor) -> Tensor:
+    def last_summary(self, out: Tensor) -> Tensor:
         return out[..., -1, :]
 
 
@@ -198,8 +218,9 @@ class BiGRU(_FrameEncoder):
         in_channels: int = 3,
         hidden: int = 1024,
         num_layers: int = 3,
+        readout: str = "last",
     ) -> None:
-        super().__init__(layout, num_persons, in_channels)
+        super().__init__(layout, num_persons, in_channels, readout)
         self.gru = nn.GRU(
             self.input_size, hidden, num_layers=num_layers, bidirectional=True, batch_first=True
         )
@@ -217,5 +238,5 @@ class BiGRU(_FrameEncoder):
     def layers_one_by_one(self, frames: Tensor) -> Tensor:
         return self.gru(frames)[0]
 
-    def summary(self, out: Tensor) -> Tensor:
+    def last_summary(self, out: Tensor) -> Tensor:
         return torch.cat([out[..., -1, : self.hidden], out[..., 0, self.hidden :]], dim=-1)
