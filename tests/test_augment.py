@@ -6,6 +6,7 @@ from skelcmd.augment import (
     AugmentConfig,
     SpatialDraw,
     apply_spatial,
+    augment,
     center_crop_resize,
     crop_resize,
     draw_crop,
@@ -154,6 +155,29 @@ def test_spatial_draw_distribution():
     assert abs(off.abs().mean().item() - 0.5) < 0.02  # U(-1, 1)
     assert draw_spatial(1000, V, 0.0, 15, generator=seeded(7)).corrupt.sum() == 0
     assert draw_spatial(1000, V, 1.0, 15, generator=seeded(7)).corrupt.all()
+
+
+def test_shear_amplitude_scales_only_the_shears_off_diagonal_draws():
+    full = draw_spatial(500, V, 0.5, 15, generator=seeded(8))
+    light = draw_spatial(500, V, 0.5, 15, generator=seeded(8), shear=0.25)
+    shear, off = ~full.corrupt, ~torch.eye(3, dtype=torch.bool)
+    assert torch.equal(light.corrupt, full.corrupt) and torch.equal(light.joints, full.joints)
+    assert torch.equal(light.matrix[~shear], full.matrix[~shear])  # corruptions: U(-1, 1)
+    for i in range(500):  # shears: unit diagonal, the same draws times 0.25 elsewhere
+        if shear[i]:
+            for r in range(3):
+                for c in range(3):
+                    want = 1.0 if r == c else 0.25 * float(full.matrix[i, r, c])
+                    assert abs(float(light.matrix[i, r, c]) - want) < 1e-7
+    assert light.matrix[shear][:, off].abs().max() <= 0.25
+    x, lengths = batch()
+    cfg = AugmentConfig(shear=0.0, p_corrupt=0.0, ratio_range=(1.0, 1.0))
+    assert torch.allclose(  # no shear, no corruption, whole clips: only the resize is left
+        augment(x, lengths, cfg, generator=seeded(9)),
+        crop_resize(x, lengths, (1.0, 1.0), 64, 64),
+    )
+    with pytest.raises(UserError, match=r"augment\.shear"):
+        AugmentConfig(shear=-1.0)
 
 
 def test_corrupting_more_joints_than_the_skeleton_has_is_a_user_error():

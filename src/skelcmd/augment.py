@@ -2,7 +2,8 @@
 
 Each view of a sample is a temporal crop-resize within its valid frames, then, with
 probability `p_corrupt`, a joint corruption (`corrupt_joints` joints set to zero or multiplied
-by a random 3x3 matrix, 1/2 each), otherwise a shear (a 3x3 matrix with unit diagonal). For 2D
+by a random 3x3 matrix, 1/2 each), otherwise a shear (a 3x3 matrix with unit diagonal and
+off-diagonal entries U(-shear, shear); the paper's shear is 1). For 2D
 data the matrices are 2x2 and act on x, y only; a score channel is left as it is, except that a
 joint a corruption zeroes loses its score too (`skelcmd.channels`).
 
@@ -39,6 +40,7 @@ class AugmentConfig:
     out_frames: int = 64  # frames of every view
     p_corrupt: float = 0.5  # joint corruption with this probability, else shear
     corrupt_joints: int = 15  # joints a corruption touches
+    shear: float = 1.0  # a shear's off-diagonal entries are U(-shear, shear)
 
     def __post_init__(self) -> None:
         ratio = tuple(float(r) for r in self.ratio_range)
@@ -53,6 +55,8 @@ class AugmentConfig:
                 raise UserError(f"augment.{name} is {getattr(self, name)}; it must be >= 1.")
         if not 0.0 <= self.p_corrupt <= 1.0:
             raise UserError(f"augment.p_corrupt is {self.p_corrupt}; it must be in [0, 1].")
+        if not 0.0 <= self.shear <= 10.0:
+            raise UserError(f"augment.shear is {self.shear}; it must be in [0, 10] (paper: 1).")
         if self.corrupt_joints < 0:
             raise UserError(f"augment.corrupt_joints is {self.corrupt_joints}; it must be >= 0.")
 
@@ -63,7 +67,8 @@ class SpatialDraw(NamedTuple):
     corrupt: Tensor  # (N,) bool: joint corruption (True) or shear (False)
     zero: Tensor  # (N,) bool: a corruption zeroes its joints (True) or transforms them
     joints: Tensor  # (N, V) bool: the joints a corruption touches, `num_joints` per row
-    matrix: Tensor  # (N, D, D), D coordinates: p -> matrix @ p; U(-1, 1), unit diagonal for shear
+    matrix: Tensor  # (N, D, D), D coordinates: p -> matrix @ p; U(-1, 1), or for a shear a unit
+    # diagonal and U(-shear, shear) elsewhere
 
 
 def _rand(
@@ -170,9 +175,11 @@ def draw_spatial(
     dtype: torch.dtype = torch.float32,
     generator: torch.Generator | None = None,
     dims: int = 3,
+    shear: float = 1.0,
 ) -> SpatialDraw:
     """Random spatial augmentation choices for n samples of `num_joints_total` joints whose
-    first `dims` channels are coordinates (the matrices are dims x dims)."""
+    first `dims` channels are coordinates (the matrices are dims x dims); a shear's
+    off-diagonal entries are U(-shear, shear) (the same draws as U(-1, 1), scaled)."""
     if not 0 <= num_joints <= num_joints_total:
         raise UserError(
             f"joint corruption picks {num_joints} joints but the skeleton has "
@@ -185,6 +192,8 @@ def draw_spatial(
     joints = torch.zeros(n, num_joints_total, dtype=torch.bool, device=device)
     joints.scatter_(1, chosen, True)
     matrix = _rand((n, dims, dims), device, generator) * 2 - 1
+    if shear != 1.0:
+        matrix = torch.where(corrupt[:, None, None], matrix, matrix * shear)
     diagonal = torch.eye(dims, dtype=torch.bool, device=device)
     matrix = torch.where(diagonal & ~corrupt[:, None, None], 1.0, matrix).to(dtype)
     return SpatialDraw(corrupt, zero, joints, matrix)
@@ -221,12 +230,13 @@ def spatial_augment(
     num_joints: int = 15,
     generator: torch.Generator | None = None,
     coords: int | None = None,
+    shear: float = 1.0,
 ) -> Tensor:
     """With probability p_corrupt joint corruption, else shear, per sample: same shape as x.
     The first `coords` channels (default: all) are the coordinates the matrices act on."""
     n, c, _, v, _ = x.shape
     dims = c if coords is None else coords
-    draw = draw_spatial(n, v, p_corrupt, num_joints, x.device, x.dtype, generator, dims)
+    draw = draw_spatial(n, v, p_corrupt, num_joints, x.device, x.dtype, generator, dims, shear)
     return apply_spatial(x, draw)
 
 
@@ -242,7 +252,9 @@ def augment(
     cropped = crop_resize(
         x, lengths, cfg.ratio_range, cfg.min_frames, cfg.out_frames, generator=generator
     )
-    return spatial_augment(cropped, cfg.p_corrupt, cfg.corrupt_joints, generator, coords)
+    return spatial_augment(
+        cropped, cfg.p_corrupt, cfg.corrupt_joints, generator, coords, shear=cfg.shear
+    )
 
 
 def two_views(
