@@ -130,9 +130,10 @@ def test_grid_runs_resumes_and_refuses_another_config(data, tmp_path, monkeypatc
     assert len(report["cells"]) == 6 and len(report["summary"]["rows"]) == 3
     cells = {c["name"]: c for c in report["cells"]}
     for name, cell in cells.items():
-        assert set(cell["knn"]) == set(cell["linear"]) == {"joint", "motion", "bone", "ensemble"}
+        streams = {"joint", "motion", "bone", "ensemble"}
+        assert set(cell["knn"]) == set(cell["linear"]) == set(cell["linear_std"]) == streams
         assert ("pretrain" in cell["seconds"]) == ("random" not in name)
-    records = json.loads((out / "gru/random/seed1/eval/knn_joint_random_k1.json").read_text())
+    records = json.loads((out / "gru/random/seed1/knn/eval/knn_joint_random_k1.json").read_text())
     assert records["random_init"] and records["settings"]["seed"] == 1
     row = next(r for r in report["summary"]["rows"] if r["method"] == "cmd")
     assert row["knn/bone"]["values"] == [cells[f"gru/cmd/seed{s}"]["knn"]["bone"] for s in (0, 1)]

@@ -5,9 +5,10 @@ A grid file (YAML) names the data set, the pretraining preset, the encoders and 
 `utd_mhad.yaml`. With `folds` (e.g. `sbu.yaml`: fold1 .. fold5, one data set each under `data`)
 every cell runs once per fold, in `OUT/<fold>/...`, and the summary averages over seeds and
 folds. Every cell lives in `OUT/<encoder>/<method>/seed<k>/`: the pretraining run
-(MoCo and CMD), the evaluation records (`eval/`) and `cell.json`, written last, which marks the
-cell done. A half-finished grid therefore resumes: done cells are read back, a pretraining run
-that stopped is resumed from its `last.pt`, and nothing finished is run again.
+(MoCo and CMD), the evaluation records of each of `PROBES` (`<probe>/eval/`) and `cell.json`,
+written last, which marks the cell done. A half-finished grid therefore resumes: done cells
+are read back, a pretraining run that stopped is resumed from its `last.pt`, and nothing
+finished is run again.
 
 MoCo is CMD with `cmd.weight=0`, on the same config, so both get the same pretraining budget
 (epochs, steps, batch, queue, encoder). Random init is the same encoder, untrained, seeded by
@@ -37,7 +38,15 @@ from skelcmd.data.format import open_dataset
 from skelcmd.errors import UserError
 
 METHODS = {"random": None, "moco": ["cmd.weight=0"], "cmd": []}  # pretraining overrides
-PROTOCOLS = ("knn", "linear")
+# The grid's scores: name -> (evaluation protocol, overrides after the grid's own). The linear
+# probe runs twice, the paper's on raw features and one on standardized features, as the
+# project reports both (benchmarks/README.md, issue 16).
+PROBES = {
+    "knn": ("knn", []),
+    "linear": ("linear", ["feature_norm=none"]),
+    "linear_std": ("linear", ["feature_norm=standardize"]),
+}
+PROTOCOLS = tuple(PROBES)
 CELL_FILE = "cell.json"
 
 
@@ -124,15 +133,17 @@ def pretrain_config(spec: GridSpec, cell: Cell) -> PretrainConfig:
     )
 
 
-def eval_config(spec: GridSpec, protocol: str, seed: int) -> Any:
+def eval_config(spec: GridSpec, probe: str, seed: int) -> Any:
+    """The evaluation config of one of `PROBES` for a cell of seed `seed`."""
     from skelcmd.evaluate.protocols import load_eval_config
 
+    protocol, extra = PROBES[probe]
     preset, overrides = (
         (spec.knn, spec.knn_overrides)
         if protocol == "knn"
         else (spec.linear, spec.linear_overrides)
     )
-    return load_eval_config(protocol, preset, [*overrides, f"seed={seed}"])
+    return load_eval_config(protocol, preset, [*overrides, *extra, f"seed={seed}"])
 
 
 def write_untrained(config: PretrainConfig, path: Path) -> Path:
@@ -175,24 +186,24 @@ def run_cell(spec: GridSpec, cell: Cell, out: Path, progress: bool = True) -> di
         history = json.loads((folder / "history.json").read_text())
         seconds["pretrain"] = sum(epoch["seconds"] for epoch in history)
     results: dict[str, Any] = {"cell": cell.__dict__, "config": to_dict(pretraining)}
-    for protocol in PROTOCOLS:
+    for probe, (protocol, _) in PROBES.items():
         tick = time.perf_counter()
-        config = eval_config(spec, protocol, cell.seed)
+        config = eval_config(spec, probe, cell.seed)
         records = evaluate(
             protocol,
             checkpoint,
             data_path(spec, cell),
             config=config,
             random_init=cell.method == "random",
-            out_dir=folder,
+            out_dir=folder / probe,
             progress=progress,
         )
-        seconds[protocol] = time.perf_counter() - tick
+        seconds[probe] = time.perf_counter() - tick
         if protocol == "knn":  # the table shows the first k of `ks`
             records = [r for r in records if r.extra.get("k", config.ks[0]) == config.ks[0]]
-        results[protocol] = {r.stream: r.top1 for r in records}
+        results[probe] = {r.stream: r.top1 for r in records}
         if protocol == "linear":
-            results["linear_best"] = {r.stream: r.extra.get("best_top1") for r in records}
+            results[f"{probe}_best"] = {r.stream: r.extra.get("best_top1") for r in records}
     results["seconds"] = seconds
     with atomic_path(folder / CELL_FILE) as tmp:
         tmp.write_text(json.dumps(results, indent=1))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from grid import Cell, GridSpec, eval_config, pretrain_config
+from grid import PROBES, Cell, GridSpec, eval_config, pretrain_config
 
 from skelcmd.augment import two_views
 from skelcmd.channels import coordinate_dims
@@ -72,5 +72,6 @@ def cell_seconds(spec: GridSpec, cell: Cell, repeats: int = 2) -> dict[str, floa
         ) / len(clip)
     n_train, n_test = len(train.labels), len(dataset.split(knn.test_split).labels)
     train_passes = 1 if linear.cache_features else linear.epochs
-    clips = (n_train + n_test) + (train_passes * n_train + n_test)
+    linear_probes = sum(protocol == "linear" for protocol, _ in PROBES.values())
+    clips = (n_train + n_test) + linear_probes * (train_passes * n_train + n_test)
     return {"pretrain": pretrain, "eval": per_clip * clips}

@@ -17,7 +17,7 @@ import numpy as np
 from grid import PROTOCOLS, Cell, GridSpec
 
 LABELS = {"random": "random init", "moco": "MoCo (cmd.weight 0)", "cmd": "CMD"}
-PROTOCOL_LABELS = {"knn": "kNN", "linear": "linear"}
+PROTOCOL_LABELS = {"knn": "kNN", "linear": "linear", "linear_std": "linear std."}
 
 
 def mean_std(values: list[float]) -> dict[str, Any]:
@@ -115,7 +115,8 @@ def markdown(summary: dict[str, Any], title: str) -> str:
     lines += [
         "",
         f"Top-1 accuracy (%) on the test split, mean ± standard deviation over {over} (ddof 1). "
-        f"Linear: the last epoch. The paired rows are CMD minus MoCo {paired}.",
+        "Linear: the paper's probe on raw features; linear std.: the same on standardized "
+        f"features; both the last epoch. The paired rows are CMD minus MoCo {paired}.",
     ]
     return "\n".join(lines) + "\n"
 
