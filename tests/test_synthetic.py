@@ -1,3 +1,4 @@
+import json
 import time
 
 import numpy as np
@@ -184,7 +185,7 @@ def test_write_synthetic_splits_by_subject_and_view(tmp_path):
     from skelcmd.data.format import open_dataset
     from skelcmd.synthetic.generator import XSUB_TRAIN_SUBJECTS, XVIEW_TRAIN_VIEWS, write_synthetic
 
-    paths = write_synthetic(tmp_path / "synth", num_samples=120, seed=3)
+    paths = write_synthetic(tmp_path / "synth", num_samples=120, seed=3, preprocess="none")
     assert [p.name for p in paths] == ["xsub", "xview"]
     expected = generate(120, seed=3)
     for path, key, train_ids in (
@@ -206,3 +207,31 @@ def test_write_synthetic_splits_by_subject_and_view(tmp_path):
             np.testing.assert_array_equal(split.data, expected.data[index])
             np.testing.assert_array_equal(split.lengths, expected.lengths[index])
             np.testing.assert_array_equal(split.labels, expected.labels[index])
+
+
+def test_write_synthetic_prepares_like_ntu_by_default(tmp_path):
+    """The default is the reference pipeline of `prepare ntu60`: person 1's spine-middle
+    subtracted in every frame (0 there, in every valid frame), the padding the repeated
+    sequence; the same numbers as `normalize_arrays` (tested against the literal reference)."""
+    from skelcmd.data.format import open_dataset
+    from skelcmd.skeleton import NTU25
+    from skelcmd.sources.normalize import normalize_arrays
+    from skelcmd.synthetic.generator import write_synthetic
+
+    (path,) = write_synthetic(tmp_path / "synth", num_samples=60, seed=4, benchmarks=["xsub"])
+    ds = open_dataset(path)
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["extra"]["preprocess"] == "reference" and meta["extra"]["aligned"]
+    raw = generate(60, seed=4)
+    expected = normalize_arrays(raw.data, raw.lengths, NTU25, "reference")
+    by_name = {name: i for i, name in enumerate(raw.names)}
+    spine = NTU25.joint_names.index("spine_mid")
+    for split in (ds.split("train"), ds.split("test")):
+        index = [by_name[name] for name in split.names]
+        np.testing.assert_array_equal(split.data, expected[index])
+        for sample, length in zip(split.data, split.lengths, strict=True):
+            assert np.abs(sample[:, :length, spine, 0]).max() < 1e-6
+            if length < sample.shape[1]:  # padded with the sequence again, not zeros
+                np.testing.assert_allclose(sample[:, length], sample[:, 0], atol=1e-6)
+    with pytest.raises(UserError, match="unknown --preprocess"):
+        write_synthetic(tmp_path / "other", num_samples=60, preprocess="camera")

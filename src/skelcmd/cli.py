@@ -71,6 +71,7 @@ def _synth(args: argparse.Namespace) -> None:
         seed=args.seed,
         benchmarks=args.benchmark,
         overwrite=args.overwrite,
+        preprocess=args.preprocess,
     ):
         print(f"wrote {path}")
 
@@ -455,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["xsub", "xview"],
         default=["xsub", "xview"],
         help="splits to write: cross-subject and/or cross-view (default both)",
+    )
+    p.add_argument(
+        "--preprocess",
+        choices=["reference", "tracked-first-frame", "none"],
+        default="reference",
+        help="prepare the camera coordinates as `prepare ntu60` does (reference, the default; "
+        "or tracked-first-frame), or write them as generated (none)",
     )
     _add_overwrite(p)
 

@@ -20,6 +20,13 @@ person 1 stands at the origin (spine_mid near 0, feet on the floor y ~ -1), faci
 left or right of the camera (NTU subjects face one of two cameras); in an interaction person 1
 faces sideways and person 2 stands facing them, 0.65 to 1 m away (0.35 m for a hug).
 A missing second person is all zeros, and so is every frame from `lengths[i]` on.
+
+`generate` returns these camera coordinates; `write_synthetic` prepares them as `skelcmd
+prepare` prepares NTU RGB+D (`preprocess`, default "reference": person 1's spine-middle
+subtracted in every frame, two rotations from frame 0, the padding filled with the repeated
+sequence; "none" writes the camera coordinates, zero-padded, as before). Without the per-frame
+centring a clip's place in the room tells its two views apart from the others, and the joint
+stream learned that rather than the action (benchmarks/README.md, issue 16).
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ import numpy as np
 from skelcmd.data.writer import write_dataset
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
+from skelcmd.sources.normalize import (
+    IMPORT_PREPROCESS,
+    REFERENCE,
+    check_preprocess,
+    normalize_arrays,
+    preprocess_extra,
+)
 from skelcmd.synthetic.actions import ACTIONS, Action, J, Motion
 
 CLASS_NAMES: tuple[str, ...] = tuple(action.name for action in ACTIONS)
@@ -297,8 +311,11 @@ def write_synthetic(
     seed: int = 0,
     benchmarks: list[str] | tuple[str, ...] = ("xsub", "xview"),
     overwrite: bool = False,
+    preprocess: str = REFERENCE,
 ) -> list[Path]:
-    """Generate the set once and write one data set per benchmark to `out_dir/<benchmark>`."""
+    """Generate the set once and write one data set per benchmark to `out_dir/<benchmark>`,
+    prepared by `preprocess` (reference, tracked-first-frame or none; see the module doc)."""
+    check_preprocess(preprocess, IMPORT_PREPROCESS)
     unknown = sorted(set(benchmarks) - set(BENCHMARKS))
     if unknown:
         raise UserError(
@@ -306,6 +323,7 @@ def write_synthetic(
         )
     synth = generate(num_samples, seed)
     arrays = asdict(synth)
+    arrays["data"] = normalize_arrays(synth.data, synth.lengths, NTU25, preprocess)
     masks = {b: np.isin(arrays[BENCHMARKS[b][0]], BENCHMARKS[b][1]) for b in benchmarks}
     for benchmark, train in masks.items():
         if train.all() or not train.any():
@@ -327,7 +345,11 @@ def write_synthetic(
                 {"train": train, "test": ~train},
                 source="synthetic",
                 benchmark=benchmark,
-                extra={"seed": seed, "num_samples": num_samples},
+                extra={
+                    "seed": seed,
+                    "num_samples": num_samples,
+                    **preprocess_extra(preprocess, align=True),
+                },
                 overwrite=overwrite,
             )
         )
