@@ -235,3 +235,10 @@ def test_write_synthetic_prepares_like_ntu_by_default(tmp_path):
                 np.testing.assert_allclose(sample[:, length], sample[:, 0], atol=1e-6)
     with pytest.raises(UserError, match="unknown --preprocess"):
         write_synthetic(tmp_path / "other", num_samples=60, preprocess="camera")
+    # --no-align: the reference's padding only, the camera coordinates kept
+    (path,) = write_synthetic(
+        tmp_path / "camera", num_samples=60, seed=4, benchmarks=["xsub"], align=False
+    )
+    train = open_dataset(path).split("train")
+    for name, sample, length in zip(train.names, train.data, train.lengths, strict=True):
+        np.testing.assert_array_equal(sample[:, :length], raw.data[by_name[name]][:, :length])

@@ -72,6 +72,7 @@ def _synth(args: argparse.Namespace) -> None:
         benchmarks=args.benchmark,
         overwrite=args.overwrite,
         preprocess=args.preprocess,
+        align=args.align,
     ):
         print(f"wrote {path}")
 
@@ -457,13 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=["xsub", "xview"],
         help="splits to write: cross-subject and/or cross-view (default both)",
     )
-    p.add_argument(
-        "--preprocess",
-        choices=["reference", "tracked-first-frame", "none"],
-        default="reference",
-        help="prepare the camera coordinates as `prepare ntu60` does (reference, the default; "
-        "or tracked-first-frame), or write them as generated (none)",
-    )
+    _add_preprocess_options(p, IMPORT_PREPROCESS_CHOICES, "reference")  # as `prepare ntu60`
     _add_overwrite(p)
 
     p = command("import", None, "Convert a data set you already have into skelcmd's format.")

@@ -312,9 +312,11 @@ def write_synthetic(
     benchmarks: list[str] | tuple[str, ...] = ("xsub", "xview"),
     overwrite: bool = False,
     preprocess: str = REFERENCE,
+    align: bool = True,
 ) -> list[Path]:
     """Generate the set once and write one data set per benchmark to `out_dir/<benchmark>`,
-    prepared by `preprocess` (reference, tracked-first-frame or none; see the module doc)."""
+    prepared by `preprocess` (reference, tracked-first-frame or none; see the module doc;
+    `align=False` skips its centring and rotation, as `--no-align` of the importers)."""
     check_preprocess(preprocess, IMPORT_PREPROCESS)
     unknown = sorted(set(benchmarks) - set(BENCHMARKS))
     if unknown:
@@ -323,7 +325,7 @@ def write_synthetic(
         )
     synth = generate(num_samples, seed)
     arrays = asdict(synth)
-    arrays["data"] = normalize_arrays(synth.data, synth.lengths, NTU25, preprocess)
+    arrays["data"] = normalize_arrays(synth.data, synth.lengths, NTU25, preprocess, align=align)
     masks = {b: np.isin(arrays[BENCHMARKS[b][0]], BENCHMARKS[b][1]) for b in benchmarks}
     for benchmark, train in masks.items():
         if train.all() or not train.any():
@@ -348,7 +350,7 @@ def write_synthetic(
                 extra={
                     "seed": seed,
                     "num_samples": num_samples,
-                    **preprocess_extra(preprocess, align=True),
+                    **preprocess_extra(preprocess, align),
                 },
                 overwrite=overwrite,
             )
