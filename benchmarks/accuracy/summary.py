@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from grid import PROTOCOLS, Cell, GridSpec
 
-LABELS = {"random": "random init", "moco": "MoCo (cmd.weight 0)", "cmd": "CMD"}
+LABELS = {"random": "random init (BN recomputed)", "moco": "MoCo (cmd.weight 0)", "cmd": "CMD"}
 PROTOCOL_LABELS = {"knn": "kNN", "linear": "linear", "linear_std": "linear std."}
 
 
