@@ -156,7 +156,8 @@ def plot(summary: dict[str, Any], out: Path, title: str) -> Path:
             ax.grid(axis="y", color="#e4e4e4", linewidth=0.5)
             ax.set_axisbelow(True)
         axes[r][0].set_ylabel("top-1 (%)")
-    axes[0][-1].legend(fontsize=8, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()  # below the panels, off the bars
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=len(labels), frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return save_figure(fig, out)
