@@ -18,6 +18,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from skelcmd.evaluate.monitor import knn_keys
 from skelcmd.evaluate.plots import save_figure
 
 
@@ -26,11 +27,10 @@ def read_curve(run: Path) -> dict[str, tuple[list[int], list[float]]]:
     history = json.loads((run / "history.json").read_text())
     curves: dict[str, tuple[list[int], list[float]]] = {}
     for row in history:
-        for key, value in row.items():
-            if key.startswith("knn/") and key != "knn/seconds":
-                epochs, values = curves.setdefault(key.removeprefix("knn/"), ([], []))
-                epochs.append(row["epoch"])
-                values.append(value)
+        for key in knn_keys(row):
+            epochs, values = curves.setdefault(key.removeprefix("knn/"), ([], []))
+            epochs.append(row["epoch"])
+            values.append(row[key])
     if not curves:
         raise SystemExit(f"error: {run}/history.json has no kNN records (train.knn_every: 0)")
     return curves
