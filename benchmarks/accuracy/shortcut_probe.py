@@ -3,7 +3,8 @@
 Two views of one clip share their performer's body (size, proportions, habits), so instance
 discrimination can be solved partly by recognising the performer instead of the action. This
 prints, per stream, leave-one-out 1-NN (cosine) accuracy on the pretraining split of two labels:
-the action and the subject (from the sample names: NTU-style `...P<subject>...` or `S<setup>`,
+the action and the subject (the split's stored `subjects` ids where the data set has them,
+else read from the sample names: NTU-style `...P<subject>...`, the synthetic set's `S<subject>`,
 UTD-MHAD `a<action>_s<subject>_t<trial>`), for a checkpoint and for its untrained twin
 (BatchNorm statistics recomputed on the split, as `--random-init` does). A stream whose subject
 accuracy rises far more than its action accuracy learned the performer.
@@ -57,7 +58,10 @@ def main() -> None:
     split = dataset.split(args.split)
     persons = split.data.shape[4]
     actions = np.asarray(split.labels)
-    subjects = np.asarray([subject_of(split.sample_name(i)) for i in range(len(actions))])
+    subjects = split.ids.get("subjects")
+    if subjects is None:
+        subjects = np.asarray([subject_of(split.sample_name(i)) for i in range(len(actions))])
+    subjects = np.asarray(subjects)
     print(f"{args.data} {args.split}: {len(actions)} clips, {len(set(subjects))} subjects")
     print("| encoder | stream | action 1-NN | subject 1-NN |\n|---|---|---:|---:|")
     for name, kwargs in (
