@@ -197,6 +197,37 @@ def test_mean_readout_averages_the_last_layer_over_frames(name: str, fused: bool
         assert not torch.allclose(last(x), expected)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("name", ["gru", "bigru"])
+def test_centre_time_subtracts_each_clips_average_over_its_frames(name: str, fused: bool) -> None:
+    """centre_time: the encoder reads each clip minus its average over the frames (per
+    channel, joint and person; computed by hand here), so a pose held still adds nothing; off
+    by default (the reference)."""
+    torch.manual_seed(0)
+    plain = build_encoder(name, NTU25, 2, hidden=16, num_layers=2, readout="mean").double()
+    centred = build_encoder(
+        name, NTU25, 2, hidden=16, num_layers=2, readout="mean", centre_time=True
+    ).double()
+    centred.load_state_dict(plain.state_dict())
+    plain.eval(), centred.eval()
+    assert plain.centre_time is False
+    centred.fused = fused
+    x = sample(n=3, t=10).double()
+    average = torch.zeros_like(x[:, :, :1])
+    for t in range(x.shape[2]):
+        average += x[:, :, t : t + 1] / x.shape[2]
+    posture = torch.randn(3, 3, 1, 25, 2, dtype=torch.float64)  # a still offset per joint
+    with torch.no_grad():
+        torch.testing.assert_close(centred(x), plain(x - average))
+        torch.testing.assert_close(centred(x + posture), centred(x))
+        assert not torch.allclose(plain(x + posture), plain(x))
+
+
+def test_encoder_flags_must_be_booleans() -> None:
+    with pytest.raises(UserError, match="centre_time must be true or false"):
+        build_encoder("gru", NTU25, 2, hidden=8, centre_time=1)
+
+
 def test_unknown_readout_is_a_user_error() -> None:
     with pytest.raises(UserError, match="readout 'max' is not one of last, mean"):
         build_encoder("gru", NTU25, 2, hidden=8, readout="max")

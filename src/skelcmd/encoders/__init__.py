@@ -53,7 +53,13 @@ def build_encoder(
             f"encoder {name!r} has no option {', '.join(unknown)}; its options are {accepted}."
         )
     sizes = {"num_persons": num_persons, "in_channels": in_channels}
-    sizes.update({k: v for k, v in kwargs.items() if isinstance(options[k], int)})
+    flags = {k for k, default in options.items() if isinstance(default, bool)}
+    sizes.update(
+        {k: v for k, v in kwargs.items() if isinstance(options[k], int) and k not in flags}
+    )
+    for key in flags & set(kwargs):
+        if not isinstance(kwargs[key], bool):
+            raise UserError(f"encoder {name!r}: {key} must be true or false, got {kwargs[key]!r}.")
     for key, value in sizes.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise UserError(f"encoder {name!r}: {key} must be an integer, got {value!r}.")

@@ -37,6 +37,14 @@ frame is T - 1 and no packing is needed.
 the last layer's output averaged over all frames, (N, 2H) for both classes. The mean is not the
 paper's; it is there for small data sets, where the last frame's state summarises a crop by how
 it ends (benchmarks/README.md, issue 16).
+
+`centre_time` (default False, the reference's input) subtracts from every input channel (a
+coordinate of one joint of one person) its average over the clip's T frames, before the input
+BatchNorm. The encoder then reads the movement, not the still pose it is made on: with the mean
+readout, an uncentred feature mostly describes the clip's average pose (a subject's posture and
+body size), which identifies a clip and its augmented views but not its action. It is not the
+paper's; the CPU presets use it (benchmarks/README.md, issue 16, part 3). An absent person or
+joint (zeros in every frame) stays zero; a score channel is centred like the coordinates.
 """
 
 from __future__ import annotations
@@ -87,7 +95,9 @@ class _FrameEncoder(nn.Module):
     hidden: int
     num_layers: int
 
-    def __init__(self, layout: Layout, num_persons: int, in_channels: int, readout: str) -> None:
+    def __init__(
+        self, layout: Layout, num_persons: int, in_channels: int, readout: str, centre_time: bool
+    ) -> None:
         super().__init__()
         if readout not in READOUTS:
             raise UserError(
@@ -95,13 +105,15 @@ class _FrameEncoder(nn.Module):
                 "(model.encoder_args.readout)."
             )
         self.readout = readout
+        self.centre_time = bool(centre_time)
         self.expected = (in_channels, layout.num_joints, num_persons)
         self.input_size = in_channels * layout.num_joints * num_persons
         self.input_norm = nn.BatchNorm1d(self.input_size)
         self.fused = True
 
     def normalised_frames(self, x: Tensor) -> Tensor:
-        """(N, C, T, V, M) -> (N, T, C * V * M) after the input BatchNorm."""
+        """(N, C, T, V, M) -> (N, T, C * V * M) after the input BatchNorm (and, with
+        `centre_time`, each clip's average over its T frames subtracted first)."""
         if x.dim() != 5 or (x.shape[1], x.shape[3], x.shape[4]) != self.expected:
             c, v, m = self.expected
             raise UserError(
@@ -109,6 +121,8 @@ class _FrameEncoder(nn.Module):
                 f"{tuple(x.shape)}; check the layout, num_persons and in_channels settings."
             )
         frames = flatten_frames(x)  # (N, T, I)
+        if self.centre_time:
+            frames = frames - frames.mean(dim=1, keepdim=True)
         return self.input_norm(frames.transpose(1, 2)).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -179,8 +193,9 @@ class ForwardPairGRU(_FrameEncoder):
         hidden: int = 1024,
         num_layers: int = 3,
         readout: str = "last",
+        centre_time: bool = False,
     ) -> None:
-        super().__init__(layout, num_persons, in_channels, readout)
+        super().__init__(layout, num_persons, in_channels, readout, centre_time)
         sizes = [self.input_size] + [2 * hidden] * (num_layers - 1)
         self.fwd = nn.ModuleList(nn.GRU(i, hidden, batch_first=True) for i in sizes)
         self.rev = nn.ModuleList(nn.GRU(i, hidden, batch_first=True) for i in sizes)
@@ -219,8 +234,9 @@ class BiGRU(_FrameEncoder):
         hidden: int = 1024,
         num_layers: int = 3,
         readout: str = "last",
+        centre_time: bool = False,
     ) -> None:
-        super().__init__(layout, num_persons, in_channels, readout)
+        super().__init__(layout, num_persons, in_channels, readout, centre_time)
         self.gru = nn.GRU(
             self.input_size, hidden, num_layers=num_layers, bidirectional=True, batch_first=True
         )
