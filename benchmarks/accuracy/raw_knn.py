@@ -24,12 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from skelcmd.data.format import open_dataset
-from skelcmd.modalities import derive
+from skelcmd.modalities import MODALITIES, derive
 from skelcmd.skeleton import Layout
 from skelcmd.synthetic.generator import raw_knn_accuracy
 from synthetic_difficulty import resample
 
-STREAMS = ("joint", "motion", "bone")
+STREAMS = tuple(MODALITIES)  # joint, motion, bone
 PARTS = ("whole clip", "time-average", "minus time-average")
 
 
