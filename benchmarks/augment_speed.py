@@ -5,7 +5,7 @@ sample: numpy crop, one `F.interpolate` per view, a Python/numpy choice of joint
 shear, and a final stack into a batch. Both produce two 64-frame views of one batch of NTU-25
 skeletons (2 persons, T_max 300, valid lengths uniform in 50..300).
 
-    python benchmarks/augment_speed.py [--threads N] [--batch 64] [--repeats 20] [--device cpu]
+    python -m benchmarks.augment_speed [--threads N] [--batch 64] [--repeats 20] [--device cpu]
 """
 
 from __future__ import annotations

@@ -3,17 +3,17 @@
 Counts the multiply-add FLOPs of the GRUs (the bulk of the work; `pretrain_step.gru_step_flops`)
 for pretraining with the `ntu60_xsub` preset and for each evaluation protocol at its default
 recipe, then converts them to hours at a sustained GPU throughput, or from a measured time
-per pretraining step (`python benchmarks/pretrain_step.py --device cuda --hidden 1024`, or
-`benchmarks/accuracy/run.py ... --dry-run` on that machine).
+per pretraining step (`python -m benchmarks.pretrain_step --device cuda --hidden 1024`, or
+`python -m benchmarks.accuracy.run ... --dry-run` on that machine).
 
-    python benchmarks/ntu_time_estimate.py [--step-seconds S] [--tflops 25 50 100]
+    python -m benchmarks.ntu_time_estimate [--step-seconds S] [--tflops 25 50 100]
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pretrain_step import BATCH, gru_step_flops
+from benchmarks.pretrain_step import BATCH, gru_step_flops
 from skelcmd.config import load_config
 from skelcmd.evaluate.finetune import FinetuneConfig
 from skelcmd.evaluate.linear import LinearConfig

@@ -1,9 +1,10 @@
 """Preparation speed: `prepare_ntu` against the reference pipeline written the per-joint way.
 
-    .venv/bin/python benchmarks/prepare_speed.py [--files 1000] [--workers 1 2]
+    .venv/bin/python -m benchmarks.prepare_speed [--files 1000] [--workers 1 2]
 
-Replicates the real NTU samples of ../shared/data/ntu_samples into a temporary folder (hard
-links under new replication ids), then times, on the same files and in one run:
+Replicates the real NTU samples (ntu_samples/ in the folder `data_paths.py` names) into a
+temporary folder (hard links under new replication ids), then times, on the same files and in
+one run:
 - baseline: the reference preparation (CMD's ntu_gendata.py + 2s-AGCN's pre_normalization)
   as those scripts write it, `reference_prepare.py`: each file read line by line into a dict
   per joint, `read_xyz` filling 4 body slots frame by frame and joint by joint, the energy
@@ -30,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from reference_prepare import ntu_arrays, pre_normalization
+from benchmarks.data_paths import SHARED_DATA
+from benchmarks.reference_prepare import ntu_arrays, pre_normalization
 from skelcmd.data.format import open_dataset
 from skelcmd.sources.driver import keep_freed_memory
-from skelcmd.sources.ntu import _work, missing_skeletons, prepare_ntu
+from skelcmd.sources.ntu import missing_skeletons, prepare_ntu, prepare_skeleton_file
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu_samples"
+SAMPLES = SHARED_DATA / "ntu_samples"
 MAX_FRAMES = 300
 
 
@@ -94,7 +96,8 @@ def run_worker(files: list[Path]) -> float:
     keep_freed_memory()
     start = time.process_time()
     for path in files:
-        outcome = _work((str(path), path.stem, 0, {}, True, MAX_FRAMES, "reference"))
+        payload = (str(path), path.stem, 0, {}, True, MAX_FRAMES, "reference")
+        outcome = prepare_skeleton_file(payload)
         assert outcome.samples, outcome
     return time.process_time() - start
 

@@ -16,7 +16,7 @@ alternate in one process; peak memory is measured for each alone, in a fresh pro
 `--encoder stgcn` times skelcmd's step with SkeletonCLR's ST-GCN instead, fp32 against bf16
 (the baseline is the reference's GRU, so it does not run then).
 
-    python benchmarks/pretrain_step.py [--encoder gru|stgcn] [--hidden 256] [--steps 5]
+    python -m benchmarks.pretrain_step [--encoder gru|stgcn] [--hidden 256] [--steps 5]
                                        [--device cpu]
 """
 
@@ -183,7 +183,7 @@ def make_step(variant: str, args: argparse.Namespace):
         step = baseline_step
     else:
         from skelcmd.config import load_config
-        from skelcmd.train import build_model
+        from skelcmd.model import build_model
 
         overrides = [f"model.encoder={args.encoder}"]
         if args.encoder == "stgcn":  # SkeletonCLR's ST-GCN: width 16, 256-d output

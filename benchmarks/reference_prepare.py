@@ -1,7 +1,7 @@
 """The reference preparation written the plain way: text read into a dict per joint, loops
 over frames, bodies and joints, one `np.dot` per joint (our own code, after the CMD
 reference's data_gen/ntu_gendata.py, pku_gendata.py and the 2s-AGCN `pre_normalization`
-they call, as PAPER.md "Data sets and splits" states them).
+they call, as docs/method.md#data-pipeline states them).
 
 It is the slow, obviously literal version that `tests/test_normalize_reference.py` checks
 skelcmd's vectorised pipeline against, and the baseline of `benchmarks/prepare_speed.py`.

@@ -2,7 +2,7 @@
 neighbour accuracy of raw coordinates on the x-sub split: a representation learned by CMD
 should beat these numbers by a wide margin.
 
-    python benchmarks/synthetic_difficulty.py [--samples 2000] [--seed 0]
+    python -m benchmarks.synthetic_difficulty [--samples 2000] [--seed 0]
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The public Python API: `load_encoder` gives the features `skelcmd embed` writes, its module and
-transform give them too, its mistakes are UserErrors, and the README's example runs."""
+transform give them too, its mistakes are UserErrors, and the example of docs/api.md runs."""
 
 from __future__ import annotations
 
@@ -17,21 +17,17 @@ import skelcmd.train as train
 from skelcmd.config import load_config
 from skelcmd.evaluate.embed import embed
 from skelcmd.synthetic.generator import write_synthetic
-from threads import intra_op_threads
-from tiny import TINY
+from tests.helpers.tiny import TINY
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with intra_op_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pretrain_synthetic(root: Path) -> tuple[Path, Path]:
     """(checkpoint, data set): one epoch of the tiny config on a small synthetic set, laid out
-    as the README's commands lay it out (data/synth/xsub, runs/synth/last.pt)."""
+    as the example of docs/api.md lays it out (data/synth/xsub, runs/synth/last.pt)."""
     (data,) = write_synthetic(root / "data" / "synth", num_samples=72, seed=1, benchmarks=["xsub"])
     config = load_config(None, [f"data.path={data}", *TINY, "optim.epochs=1"])
     return train.pretrain(config, root / "runs" / "synth", progress=False), data
@@ -98,6 +94,20 @@ def test_mistakes_are_user_errors(pretrained):
         skelcmd.load_encoder(checkpoint.parent / "nope.pt")
 
 
+# Issue 22, item 10: no clip, text and complex numbers are UserErrors (they were numpy's
+# ValueErrors, and complex numbers lost their imaginary part without a word).
+def test_empty_text_and_complex_clips_are_user_errors(pretrained):
+    encoder = skelcmd.load_encoder(pretrained[0], device="cpu")
+    with pytest.raises(skelcmd.UserError, match=r"no clip: got shape \(0, 3, 10, 25, 2\)"):
+        encoder.embed(np.zeros((0, 3, 10, 25, 2), np.float32))
+    with pytest.raises(skelcmd.UserError, match="clips must be real numbers, got <U1"):
+        encoder.embed(np.full((2, 3, 10, 25, 2), "a"))
+    with pytest.raises(skelcmd.UserError, match="clips must be real numbers, got complex128"):
+        encoder.embed(np.zeros((2, 3, 10, 25, 2), complex))
+    with pytest.raises(skelcmd.UserError, match="clips must be real numbers, got complex64"):
+        encoder.transform(torch.zeros((2, 3, 10, 25, 2), dtype=torch.complex64))
+
+
 def test_the_public_names_and_a_light_import():
     for name in skelcmd.__all__:
         assert getattr(skelcmd, name) is not None
@@ -110,17 +120,15 @@ def test_the_public_names_and_a_light_import():
     assert out.stdout.strip() == "False"  # the CLI's `--help` stays instant
 
 
-def readme_example() -> str:
-    """The first python block of the README's "Python API" section."""
-    text = README.read_text()
-    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
-    (code, *_) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+def api_doc_example() -> str:
+    """The first python block of docs/api.md (its "Example" section)."""
+    (code, *_) = re.findall(r"```python\n(.*?)```", API_DOC.read_text(), flags=re.S)
     return code
 
 
-def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+def test_the_api_doc_example_runs(tmp_path, monkeypatch, capsys):
     pretrain_synthetic(tmp_path)
     monkeypatch.chdir(tmp_path)
-    exec(compile(readme_example(), "README.md: Python API", "exec"), {})
+    exec(compile(api_doc_example(), "docs/api.md: Example", "exec"), {})
     printed = capsys.readouterr().out
     assert "Encoder(stream='joint'" in printed and "(16, 16)" in printed

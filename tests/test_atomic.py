@@ -1,7 +1,17 @@
-import pytest
+import errno
+import os
+import signal
+import subprocess
+import sys
 
-from skelcmd.atomic import atomic_path, staged_outputs, sweep_stale, temp_sibling
+import pytest
+import torch
+
+import skelcmd.train as train
+from skelcmd.atomic import atomic_path, staged_outputs, sweep_stale, temp_sibling, user_text
 from skelcmd.errors import UserError
+from skelcmd.synthetic.generator import write_synthetic
+from tests.helpers.user_error import expect_user_error
 
 
 def test_file_appears_only_when_complete(tmp_path):
@@ -123,3 +133,66 @@ def test_staged_outputs_arrive_together_or_not_at_all(tmp_path):
         (stage / "report.md").write_text("md")
     assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "report.md"]
     assert (out / "accuracy.png").read_text() == "new"
+
+
+# Issue 13, item 19: a temporary left by SIGKILL mid-write (the other leftovers:
+# tests/cli/test_file_safety.py).
+def test_a_temporary_left_by_sigkill_is_swept_by_the_next_write(run):
+    code = (
+        "import os, signal, sys\n"
+        "from skelcmd.atomic import atomic_path\n"
+        "tmp = atomic_path(sys.argv[1]).__enter__()\n"
+        "tmp.write_bytes(b'half a checkpoint')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", code, str(run / "last.pt")])
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.name for p in run.glob(".last.pt.tmp-*")]
+    train.save_checkpoint(run / "last.pt", torch.load(run / "last.pt", weights_only=True))
+    assert not list(run.glob(".last.pt.tmp-*"))
+
+
+# Issue 13, item 21: messages name the user's paths, never a temporary.
+def test_no_message_names_a_temporary(tmp_path):
+    temp = temp_sibling(tmp_path / "a.b" / "x.png")
+    assert ".tmp-" in temp.name
+    text = user_text(f"File name too long ({temp}); {temp_sibling(tmp_path / 'ds')}/train")
+    assert text == f"File name too long ({tmp_path / 'a.b' / 'x.png'}); {tmp_path / 'ds'}/train"
+    assert user_text("keep a.b.tmp-1-abcdef12 and x.png") == "keep a.b.tmp-1-abcdef12 and x.png"
+    long = tmp_path / ("a" * 245 + ".png")  # legal, but its temporary name is too long
+    (data,) = write_synthetic(tmp_path, num_samples=25, benchmarks=["xsub"])
+    result = expect_user_error(["show", data, "--out", long], tmp=tmp_path)
+    assert long.name in result.stderr and ".tmp-" not in result.stderr
+
+
+# Issue 22, item 5: no message is megabytes long; a cut one says so.
+def test_long_messages_are_cut_and_say_so():
+    assert user_text("short") == "short"
+    text = user_text("x" * 50_000_000)
+    assert len(text) < 2100 and "message cut: 50,000,000 characters" in text
+
+
+# Issue 22, item 7: a full disk is "disk full while writing FILE", temporaries removed.
+def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "x.bin"
+    with pytest.raises(UserError, match=f"disk full while writing {target}"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"abc")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+    # torch's zip writer reports a short write as a RuntimeError: on a full disk, the same
+    full = type("Full", (), {"f_bavail": 0, "f_frsize": 4096})()
+    monkeypatch.setattr(os, "statvfs", lambda path: full)
+    with pytest.raises(UserError, match=f"disk full while writing {target}"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"abc")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 7")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(target):
+        raise RuntimeError("boom")  # with space left, an error is itself
+    with pytest.raises(UserError, match=f"disk full while writing {tmp_path / 'report'}"):
+        with staged_outputs(tmp_path / "report") as stage:
+            (stage / "a.txt").write_text("a")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []

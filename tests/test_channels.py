@@ -18,10 +18,10 @@ from skelcmd.data.writer import DatasetWriter
 from skelcmd.encoders import ENCODERS, build_encoder
 from skelcmd.errors import UserError
 from skelcmd.modalities import derive, to_bone, to_motion
+from skelcmd.model import build_model
 from skelcmd.skeleton import COCO17, NTU25, OPENPOSE18
-from skelcmd.train import build_model
 from skelcmd.viz import render_sample
-from tiny import TINY_MODEL
+from tests.helpers.tiny import TINY_MODEL
 
 SMALL = {"gru": {"hidden": 8, "num_layers": 1}, "bigru": {"hidden": 8, "num_layers": 1}}
 SMALL["stgcn"] = {"width": 4, "out_dim": 8}

@@ -206,8 +206,9 @@ def test_loads_into_the_cmd_model() -> None:
 
 
 def test_cli_converted_checkpoint_loads_like_our_own(tmp_path, capsys) -> None:
+    from skelcmd.checkpoints import load_checkpoint
     from skelcmd.cli import main
-    from skelcmd.train import build_model, load_checkpoint
+    from skelcmd.model import build_model
 
     ref_state, modules = reference_model()
     src = tmp_path / "checkpoint_0450.pth.tar"

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from skelcmd.config import load_config
+from skelcmd.model import build_model
 from skelcmd.skeleton import NTU25
-from skelcmd.train import build_model
 
 HIDDEN, LAYERS, INPUT = 32, 2, 150
 GRU_ARGS = f"model.encoder_args={{hidden: {HIDDEN}, num_layers: {LAYERS}}}"

@@ -13,9 +13,9 @@ import skelcmd.precision as precision
 from skelcmd.augment import two_views
 from skelcmd.config import TrainConfig, load_config
 from skelcmd.errors import UserError
+from skelcmd.model import build_model
 from skelcmd.skeleton import NTU25
 from skelcmd.synthetic.generator import generate
-from skelcmd.train import build_model
 
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda", 0), torch.device("mps")
 

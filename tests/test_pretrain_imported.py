@@ -5,32 +5,28 @@ SBU fold completes, and the pretrained encoders evaluate and embed (the real cop
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import skelcmd
 import skelcmd.train as train
+from skelcmd import checkpoints
 from skelcmd.cli import main
 from skelcmd.config import load_config
 from skelcmd.evaluate.embed import embed
 from skelcmd.sources.kinetics import import_kinetics
 from skelcmd.sources.sbu import import_sbu
-from test_import_kinetics import LABELS
-from test_import_kinetics import write_release as write_kinetics
-from test_import_sbu import write_release as write_sbu
-from threads import intra_op_threads
-from tiny import TINY
+from tests.helpers.data_paths import SHARED_DATA
+from tests.helpers.tiny import TINY
+from tests.sources.test_import_kinetics import LABELS
+from tests.sources.test_import_kinetics import write_release as write_kinetics
+from tests.sources.test_import_sbu import write_release as write_sbu
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-KINETICS, SBU = SHARED / "kinetics_skeleton", SHARED / "sbu"
+KINETICS, SBU = SHARED_DATA / "kinetics_skeleton", SHARED_DATA / "sbu"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with intra_op_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow
@@ -46,7 +42,7 @@ def test_pretraining_on_kinetics_2d_clips(tmp_path, capsys):
          "model.encoder_args={width: 4, out_dim: 16}"],
     )  # fmt: skip
     last = train.pretrain(config, tmp_path / "run", progress=False)
-    state = train.load_checkpoint(last)
+    state = checkpoints.load_checkpoint(last)
     assert state["channels"] == "xy+score" and state["layout"]["name"] == "openpose18"
     assert np.isfinite([h["loss/total"] for h in state["history"]]).all()
     assert main(["knn", "--checkpoint", str(last), "--data", str(tmp_path / "k")]) == 0
@@ -75,7 +71,7 @@ def test_pretraining_on_an_sbu_fold(tmp_path, capsys):
     fold1 = import_sbu(raw, tmp_path / "sbu")[0]
     config = load_config(None, [f"data.path={fold1}", *TINY])
     last = train.pretrain(config, tmp_path / "run", progress=False)
-    state = train.load_checkpoint(last)
+    state = checkpoints.load_checkpoint(last)
     assert state["layout"]["name"] == "sbu15" and state["num_persons"] == 2
     assert main(["knn", "--checkpoint", str(last), "--data", str(fold1), "--stream", "joint"]) == 0
     assert "knn       joint" in capsys.readouterr().out

@@ -6,7 +6,7 @@ differences, bone from the 1-indexed pair list), six encoders (BatchNorm over th
 vector, a bidirectional GRU fed one frame at a time with the state carried, the MLP head in
 `fc`), the EMA of every key encoder's parameters, three InfoNCE losses, six KL terms each
 computed on its own, the enqueue into three queues and an SGD step with the recipe's values.
-skelcmd's side is the model as `skelcmd.train.build_model` makes it, started from the same
+skelcmd's side is the model as `skelcmd.build_model` makes it, started from the same
 weights (the reference's state dict through `skelcmd.convert`) and stepped as training does.
 After three steps on the same fixed views, every parameter and buffer must agree, the key
 encoders' BatchNorm running statistics included (each tracks its own, as in the reference).
@@ -20,9 +20,9 @@ from torch import nn
 
 from skelcmd.config import load_config
 from skelcmd.convert import convert_reference_state_dict
+from skelcmd.model import build_model
 from skelcmd.skeleton import NTU25
-from skelcmd.train import build_model
-from threads import intra_op_threads
+from tests.helpers.threads import intra_op_threads
 
 N, T, V, M = 8, 12, 25, 2
 HIDDEN, LAYERS, DIM, K, TOPK = 16, 2, 128, 16, 8  # K = 2 batches: the queue wraps at step 3
@@ -39,7 +39,7 @@ OVERRIDES = [
     f"cmd.topk={TOPK}",
     f"model.momentum={EMA}",
 ]
-# The reference's bone list, 1-indexed (v, parent(v)), as PAPER.md gives it.
+# The reference's bone list, 1-indexed (v, parent(v)), as docs/method.md#modalities gives it.
 BONES = [
     (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
     (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),

@@ -5,9 +5,17 @@ import pytest
 import yaml
 
 from skelcmd.errors import UserError
-from skelcmd.skeleton import KINECT20, LAYOUTS, NTU25, Layout, get_layout, layout_from_dict
+from skelcmd.skeleton import (
+    KINECT20,
+    LAYOUTS,
+    NTU25,
+    Layout,
+    get_layout,
+    layout_from_dict,
+    printable,
+)
 
-# The bone list of the CMD reference code, 1-based (joint, parent), as printed in PAPER.md.
+# The CMD reference code's bone list, 1-based (joint, parent), as in docs/method.md#modalities.
 PAPER_NTU_BONES = [
     (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
     (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
@@ -119,7 +127,7 @@ def test_bad_layouts_are_explained(spec, message):
 
 
 def test_unknown_layout_names_the_built_ins(tmp_path):
-    with pytest.raises(UserError, match="kinect20, ntu25"):
+    with pytest.raises(UserError, match="kinect20, mediapipe33, ntu25"):
         get_layout("smpl")
     with pytest.raises(UserError, match="does not exist"):
         get_layout(str(tmp_path / "missing.yaml"))
@@ -178,3 +186,33 @@ def test_bad_body_frames_are_explained(frame, message):
     spec = {"name": "x", "joints": ["a", "b"], "parents": ["a", "a"], "body_frame": frame}
     with pytest.raises(UserError, match=message):
         layout_from_dict(spec)
+
+
+# Issue 22, items 5 and 8: a layout file with YAML aliases, or not UTF-8, is a user error.
+def test_layout_aliases_and_bad_encoding_are_refused(tmp_path):
+    laughs = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(laughs) + "\nname: *a8\njoints: [a]\nparents: [a]\n")
+    with pytest.raises(UserError, match=r"bomb.yaml.*alias"):
+        get_layout(str(bomb))
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\u00e9\njoints: [a]\nparents: [a]\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin.yaml.*UTF-8"):
+        get_layout(str(latin))
+
+
+def test_the_layout_command_escapes_control_characters_in_names(tmp_path, capsys):
+    """Issue 22 item 12: joint names from a file reached the terminal raw (ANSI escapes)."""
+    from skelcmd.cli import main
+
+    path = tmp_path / "evil.yaml"
+    red, bell = "\x1b[31mred\x1b[0m", "b\x07ell"
+    yaml.safe_dump(
+        {"name": "e\x1bvil", "joints": [red, bell], "parents": [red, red]}, open(path, "w")
+    )
+    assert main(["layout", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[31mred\\x1b[0m" in out and "b\\x07ell" in out and "e\\x1bvil" in out
+    assert printable("tëst joint_1") == "tëst joint_1"

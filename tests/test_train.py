@@ -7,19 +7,11 @@ import pytest
 import torch
 
 import skelcmd.train as train
+from skelcmd import checkpoints, schedule
 from skelcmd.cli import main
 from skelcmd.config import load_config
 from skelcmd.errors import UserError
-from skelcmd.synthetic.generator import write_synthetic
-from tiny import TINY, set_options
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    (path,) = write_synthetic(
-        tmp_path_factory.mktemp("synth"), num_samples=72, seed=1, benchmarks=["xsub"]
-    )
-    return path
+from tests.helpers.tiny import TINY, set_options
 
 
 def tiny_config(data, *extra):
@@ -28,11 +20,11 @@ def tiny_config(data, *extra):
 
 def test_learning_rate_schedules():
     step = tiny_config("x", "optim.epochs=10", "optim.milestones=[3, 6]", "optim.lr=1")
-    assert [train.learning_rate(step, e) for e in (0, 2, 3, 5, 6, 9)] == pytest.approx(
+    assert [schedule.learning_rate(step.optim, e) for e in (0, 2, 3, 5, 6, 9)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01, 0.01]
     )
     cosine = tiny_config("x", "optim.epochs=4", "optim.schedule=cosine", "optim.lr=1")
-    assert [train.learning_rate(cosine, e) for e in range(4)] == pytest.approx(
+    assert [schedule.learning_rate(cosine.optim, e) for e in range(4)] == pytest.approx(
         [1.0, 0.8535534, 0.5, 0.1464466]
     )
 
@@ -54,13 +46,13 @@ def test_cpu_training_runs_under_bf16_autocast_as_set(data, tmp_path, monkeypatc
     assert seen == [torch.bfloat16 if on else None] * 2
     printed = "bfloat16 autocast" if on else "float32"
     assert f"precision on the CPU: {printed} (train.cpu_bf16={setting})" in capsys.readouterr().out
-    history = train.load_checkpoint(tmp_path / "run" / "last.pt")["history"]
+    history = checkpoints.load_checkpoint(tmp_path / "run" / "last.pt")["history"]
     assert np.isfinite(history[-1]["loss/total"])
 
 
 def test_run_writes_checkpoints_history_and_logs(data, tmp_path):
     last = train.pretrain(tiny_config(data), tmp_path / "run", progress=False)
-    state = train.load_checkpoint(last)
+    state = checkpoints.load_checkpoint(last)
     assert state["epoch"] == 2 and len(state["history"]) == 2
     assert state["config"] == tiny_config(data)
     for name in ("epoch_0001.pt", "epoch_0002.pt", "config.yaml", "history.json"):
@@ -91,7 +83,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(data, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(tiny_config(data), tmp_path / "resumed", progress=False)
     monkeypatch.setattr(train, "save_checkpoint", original)
-    assert train.load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    assert checkpoints.load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
     train.pretrain(
         train.resume_config(tmp_path / "resumed"), tmp_path / "resumed", resume=True, progress=False
     )
@@ -121,7 +113,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path
     monkeypatch.setattr(train, "save_checkpoint", save)
     with pytest.raises(train.TrainingDiverged, match=r"epoch 2, step 1.*last.pt \(epoch 1\)"):
         train.pretrain(tiny_config(data, "optim.epochs=3"), tmp_path / "run", progress=False)
-    assert train.load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert checkpoints.load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
 
 
 def test_resume_overrides_and_cli(data, tmp_path, capsys):
@@ -134,14 +126,14 @@ def test_resume_overrides_and_cli(data, tmp_path, capsys):
         main(["pretrain", "--config", "synthetic_cpu", *args[1:], "--set", "optim.epochs=1"]) == 0
     )
     assert main(["pretrain", "--out", str(run), "--resume", "--set", "optim.epochs=2"]) == 0
-    assert train.load_checkpoint(run / "last.pt")["epoch"] == 2
+    assert checkpoints.load_checkpoint(run / "last.pt")["epoch"] == 2
     assert main(["pretrain", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_two_processes_keep_identical_queues(data, tmp_path):
-    worker = Path(__file__).with_name("ddp_worker.py")
+    worker = Path(__file__).parent / "helpers" / "ddp_worker.py"
     command = [
         sys.executable,
         "-m",
@@ -163,3 +155,17 @@ def test_two_processes_keep_identical_queues(data, tmp_path):
     assert int(q0["ptr"]) == int(q1["ptr"]) != 0
     assert torch.equal(q0["features"], q1["features"])
     assert (tmp_path / "last.pt").is_file()
+
+
+def test_resume_of_a_finished_run_refuses_settings_it_would_ignore(run, capsys):
+    """Issue 22 item 12: `--resume --set model.queue_size=128` on a finished run exited 0 and
+    silently ignored the setting."""
+    before = (run / "last.pt").read_bytes()
+    argv = ["pretrain", "--out", str(run), "--resume", "--set", "model.queue_size=64"]
+    assert main([*argv, "--set", "optim.lr=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "is finished (2 of 2 epochs)" in err and "nothing was trained" in err
+    assert "model.queue_size is 32 in the run, 64 now; optim.lr is" in err
+    assert (run / "last.pt").read_bytes() == before
+    assert main(["pretrain", "--out", str(run), "--resume", "--set", "optim.epochs=2"]) == 0
+    assert "is finished (2 of 2 epochs); nothing to do" in capsys.readouterr().out

@@ -5,7 +5,7 @@ whether a clip's place in the room is a shortcut (benchmarks/README.md, issue 16
 every non-zero joint of every person minus person 1's `body_frame.origin` joint of the same
 frame; all-zero joints stay zero.
 
-    python benchmarks/accuracy/centre_frames.py DATA OUT
+    python -m benchmarks.accuracy.centre_frames DATA OUT
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ One panel per stream (and the ensemble), one line per run, labelled by `--label`
 run folder's name); an optional `--untrained` JSON maps a stream to a level drawn as a dashed
 line, e.g. the untrained twin's kNN.
 
-    python benchmarks/accuracy/curves.py RUN [RUN ...] --out curves.png [--label A B ...]
+    python -m benchmarks.accuracy.curves RUN [RUN ...] --out curves.png [--label A B ...]
         [--untrained '{"joint": 36.5, "motion": 64.2}'] [--title TEXT]
 """
 

@@ -149,7 +149,8 @@ def eval_config(spec: GridSpec, probe: str, seed: int) -> Any:
 def write_untrained(config: PretrainConfig, path: Path) -> Path:
     """A checkpoint of the untrained model of `config` (seeded by `train.seed`), so the random-
     init baseline is scored by the same code path as a pretrained run."""
-    from skelcmd.train import build_model, checkpoint_state, save_checkpoint
+    from skelcmd.checkpoints import checkpoint_state, save_checkpoint
+    from skelcmd.model import build_model
 
     dataset = open_dataset(config.data.path, check_values=False)
     persons = dataset.split(config.data.split).data.shape[4]

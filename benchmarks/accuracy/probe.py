@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from grid import PROBES, Cell, GridSpec, eval_config, pretrain_config
 
+from benchmarks.accuracy.grid import PROBES, Cell, GridSpec, eval_config, pretrain_config
 from skelcmd.augment import two_views
 from skelcmd.channels import coordinate_dims
 from skelcmd.data.format import open_dataset
 from skelcmd.distributed import pick_device
+from skelcmd.model import build_model
 from skelcmd.precision import autocast_dtype
-from skelcmd.train import build_model
 
 
 def _timed(fn: Any, repeats: int, device: torch.device) -> float:

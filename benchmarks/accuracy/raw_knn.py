@@ -10,24 +10,21 @@ body size) and what is left once that is subtracted (the movement). An encoder w
 at the static part's figure is reading the posture, not the action (benchmarks/README.md,
 issue 16, part 3).
 
-    python benchmarks/accuracy/raw_knn.py runs/data/utd [--frames 32] [--streams]
+    python -m benchmarks.accuracy.raw_knn runs/data/utd [--frames 32] [--streams]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.synthetic_difficulty import resample
 from skelcmd.data.format import open_dataset
 from skelcmd.modalities import MODALITIES, derive
 from skelcmd.skeleton import Layout
 from skelcmd.synthetic.generator import raw_knn_accuracy
-from synthetic_difficulty import resample
 
 STREAMS = tuple(MODALITIES)  # joint, motion, bone
 PARTS = ("whole clip", "time-average", "minus time-average")

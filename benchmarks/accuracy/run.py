@@ -6,9 +6,9 @@ evaluation of every stream and the ensemble) and writes `OUT/results.md` (one ta
 over seeds) and `OUT/results.json`. Run it again to resume a stopped grid; `--dry-run` lists the
 cells still to run with a time estimate measured on this machine.
 
-    python benchmarks/accuracy/run.py benchmarks/accuracy/utd_mhad.yaml --out runs/accuracy/utd
-    python benchmarks/accuracy/run.py GRID.yaml --out DIR --dry-run
-    python benchmarks/accuracy/run.py GRID.yaml --out DIR --set seeds=[0] --set data=DIR
+    python -m benchmarks.accuracy.run benchmarks/accuracy/utd_mhad.yaml --out runs/accuracy/utd
+    python -m benchmarks.accuracy.run GRID.yaml --out DIR --dry-run
+    python -m benchmarks.accuracy.run GRID.yaml --out DIR --set seeds=[0] --set data=DIR
 
 The UTD-MHAD grid needs `skelcmd import utd-mhad ../shared/data/utd_mhad runs/data/utd` first.
 """
@@ -22,9 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grid import CELL_FILE, Cell, GridSpec, cells, check_cell, read_cell, read_grid, run_cell
-from summary import markdown, plot, summarise
-
+from benchmarks.accuracy.grid import (
+    CELL_FILE,
+    Cell,
+    GridSpec,
+    cells,
+    check_cell,
+    read_cell,
+    read_grid,
+    run_cell,
+)
+from benchmarks.accuracy.summary import markdown, plot, summarise
 from skelcmd.atomic import atomic_path
 from skelcmd.config import to_dict
 from skelcmd.errors import UserError
@@ -36,7 +44,7 @@ def _minutes(seconds: float) -> str:
 
 def estimate(spec: GridSpec, todo: list[Cell]) -> dict[Cell, float]:
     """Seconds per cell still to run, from steps timed here (see `probe.py`)."""
-    from probe import cell_seconds
+    from benchmarks.accuracy.probe import cell_seconds
 
     per_encoder = {}
     estimates = {}

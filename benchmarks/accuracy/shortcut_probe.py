@@ -9,7 +9,7 @@ UTD-MHAD `a<action>_s<subject>_t<trial>`), for a checkpoint and for its untraine
 (BatchNorm statistics recomputed on the split, as `--random-init` does). A stream whose subject
 accuracy rises far more than its action accuracy learned the performer.
 
-    python benchmarks/accuracy/shortcut_probe.py CHECKPOINT DATA [--frames 32] [--split train]
+    python -m benchmarks.accuracy.shortcut_probe CHECKPOINT DATA [--frames 32] [--split train]
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from grid import PROTOCOLS, Cell, GridSpec
+
+from benchmarks.accuracy.grid import PROTOCOLS, Cell, GridSpec
 
 LABELS = {"random": "random init (BN recomputed)", "moco": "MoCo (cmd.weight 0)", "cmd": "CMD"}
 PROTOCOL_LABELS = {"knn": "kNN", "linear": "linear", "linear_std": "linear std."}

@@ -10,7 +10,7 @@ gives nearly the same direction), kNN top-1 and linear top-1 for each `--probe` 
 the features of each BatchNorm state are extracted once and shared by kNN and every variant,
 so a variant costs seconds.
 
-    python benchmarks/accuracy/untrained_probe.py DATA --config utd_mhad_cpu [--set K=V ...]
+    python -m benchmarks.accuracy.untrained_probe DATA --config utd_mhad_cpu [--set K=V ...]
         [--frames 32] [--seed 0] [--epochs 80] [--probe none standardize l2 none@lr=10]
 """
 
@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from functools import partial
 
 import torch
 import torch.nn.functional as F
 
-import skelcmd.evaluate.linear as linear_module
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
 from skelcmd.evaluate.batchnorm import recompute_batchnorm
 from skelcmd.evaluate.features import extract_streams
 from skelcmd.evaluate.knn import knn_accuracy
 from skelcmd.evaluate.linear import LinearConfig, linear_eval
-from skelcmd.train import build_model
+from skelcmd.model import build_model
 
 
 def feature_scale(features: torch.Tensor, seed: int = 0) -> tuple[float, float]:
@@ -41,11 +39,6 @@ def feature_scale(features: torch.Tensor, seed: int = 0) -> tuple[float, float]:
     keep = a != b
     cosine = F.cosine_similarity(features[a[keep]], features[b[keep]], dim=1)
     return rms, float(cosine.mean())
-
-
-def shared_features(by_split, _model, split, names, *_args, **_kwargs):
-    """Stands in for linear evaluation's `_centre_crop_features`: the features extracted here."""
-    return {m: by_split[split.name][m] for m in names}
 
 
 def probe_config(spec: str, frames: int, epochs: int, seed: int) -> LinearConfig:
@@ -97,11 +90,10 @@ def main() -> None:
         feats = [extract_streams(model, s, streams, out_frames=args.frames) for s in (train, test)]
         # linear evaluation's centre-crop features are these (same crop, frames and model)
         by_split = {"train": feats[0], "test": feats[1]}
-        linear_module._centre_crop_features = partial(shared_features, by_split)
         linear = {}
         for spec in args.probe:
             config_ = probe_config(spec, args.frames, args.epochs, args.seed)
-            results = linear_eval(model, dataset, config_, progress=False)
+            results = linear_eval(model, dataset, config_, progress=False, features=by_split)
             linear[spec] = {r["stream"]: r["top1"] for r in results}
         for stream in [*streams, "ensemble"]:
             group = streams if stream == "ensemble" else [stream]

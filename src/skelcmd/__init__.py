@@ -5,6 +5,9 @@ The public Python API (everything else is internal and may change):
     load_encoder(checkpoint, stream="joint", device=None) -> Encoder
         a pretrained stream encoder: `.embed(x, lengths)` (N, C, T, V, M) -> (N, D) features,
         `.transform(x, lengths)` the test-time crop and resize, `.module` the nn.Module
+    load_classifier(path, device=None) -> TrainedClassifier
+        a classifier saved by `skelcmd linear | finetune --save`: `.predict(clips, lengths)`
+        -> (probabilities, labels), `.classes`, `.module` the nn.Module
     open_dataset(path) -> Dataset      a data set directory; `.split("train")` -> Split
     Layout, get_layout(name), LAYOUTS  skeleton layouts (ntu25, kinect20, sbu15, coco17, ...)
     CMD                                the model: one MoCo branch per modality + distillation
@@ -23,6 +26,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_encoder": "skelcmd.api",
     "Encoder": "skelcmd.api",
+    "load_classifier": "skelcmd.evaluate.predict",
     "open_dataset": "skelcmd.data.format",
     "Dataset": "skelcmd.data.format",
     "Split": "skelcmd.data.format",
@@ -42,6 +46,7 @@ __all__ = [
     "UserError",
     "__version__",
     "get_layout",
+    "load_classifier",
     "load_encoder",
     "open_dataset",
 ]
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
     from skelcmd.api import Encoder, load_encoder
     from skelcmd.data.format import Dataset, Split, open_dataset
     from skelcmd.errors import UserError
+    from skelcmd.evaluate.predict import load_classifier
     from skelcmd.model import CMD
     from skelcmd.skeleton import LAYOUTS, Layout, get_layout
 

@@ -27,10 +27,10 @@ from skelcmd.channels import num_channels
 from skelcmd.data.format import Split
 from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
-from skelcmd.evaluate.embed import FRAMES, RATIO
-from skelcmd.evaluate.export import StreamEncoder, resolve_skeleton
-from skelcmd.evaluate.features import extract_features, load_encoder_model
+from skelcmd.evaluate.features import extract_features
+from skelcmd.evaluate.stream_encoder import StreamEncoder, load_stream_encoder
 from skelcmd.model import CMD
+from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 from skelcmd.skeleton import Layout
 
 __all__ = ["Encoder", "load_encoder"]
@@ -51,7 +51,7 @@ class Encoder:
         self.num_persons = num_persons
         self.channels = model.channels
         self.device = device
-        self.frames, self.crop = FRAMES, RATIO
+        self.frames, self.crop = EVAL_FRAMES, EVAL_CROP
         encoder = model.branches[stream].encoder_q
         self.feat_dim: int = encoder.feat_dim
         self.module: nn.Module = StreamEncoder(encoder, stream, self.layout, self.channels)
@@ -67,7 +67,13 @@ class Encoder:
         """x as (N, C, T, V, M) float32 NumPy (persons zero-padded to M), lengths (N,) int64."""
         if isinstance(x, Tensor):
             x = x.detach().cpu().numpy()
-        x = np.asarray(x, dtype=np.float32)
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as exc:  # e.g. a ragged list
+            raise UserError(f"clips must be an array of numbers ({exc}).") from None
+        if x.dtype.kind not in "iuf":  # text, objects, complex (float32 would drop its imag)
+            raise UserError(f"clips must be real numbers, got {x.dtype} {tuple(x.shape)}.")
+        x = x.astype(np.float32, copy=False)
         if x.ndim == 4:
             x = x[None]
         c, v, m = num_channels(self.channels), self.layout.num_joints, self.num_persons
@@ -75,6 +81,10 @@ class Encoder:
             raise UserError(
                 f"the encoder takes clips (N, {c}, T, {v}, M <= {m}) ({self.channels}, layout "
                 f"{self.layout.name!r}) or one clip ({c}, T, {v}, M); got {tuple(x.shape)}."
+            )
+        if x.shape[0] == 0 or x.shape[2] == 0:
+            raise UserError(
+                f"no clip: got shape {tuple(x.shape)}; give at least one clip of one frame or more."
             )
         if x.shape[4] < m:
             x = np.concatenate([x, np.zeros((*x.shape[:4], m - x.shape[4]), np.float32)], axis=4)
@@ -141,17 +151,8 @@ def load_encoder(
     checkpoint; give `layout` / `num_persons` only for a checkpoint that does not say and whose
     pretraining data set is gone.
     """
-    from skelcmd.train import load_checkpoint
-
-    state = load_checkpoint(checkpoint)
-    streams = state["config"].model.modalities
-    if stream not in streams:
-        raise UserError(
-            f"stream {stream!r} is not one of this checkpoint's streams: {', '.join(streams)}."
-        )
-    skeleton, persons, channels = resolve_skeleton(state, stream, None, layout, num_persons)
     target = pick_device("auto" if device is None else str(device))
-    model = load_encoder_model(
-        checkpoint, data_layout=skeleton, num_persons=persons, device=target, channels=channels
+    model, _, persons, _ = load_stream_encoder(
+        checkpoint, stream, layout=layout, num_persons=num_persons, device=target
     )
     return Encoder(model, stream, persons, target)

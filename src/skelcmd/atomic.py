@@ -14,16 +14,24 @@ target (or nothing) under the final name, never half a file. The rules, in one p
   target on the same host removes those of dead processes, and puts back an old target that a
   crash left swapped out.
 - Folders created for an output are removed again if the write fails and they stayed empty.
+- An output never lies inside a folder the command reads (its input data sets):
+  `check_outside_inputs`, which every command with --out applies to its inputs.
+- A full disk (ENOSPC, EDQUOT, or any error while the target's file system has under 1 MiB
+  left: torch reports a short write as a RuntimeError) is the UserError "disk full while
+  writing FILE", the temporaries removed.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -64,10 +72,19 @@ def temp_sibling(final: Path, kind: str = "tmp") -> Path:
     return final.with_name(f".{final.name}.{kind}-{os.getpid()}-{_HOST}{uuid.uuid4().hex[:4]}")
 
 
+# The longest message the CLI prints, in characters; the rest is cut (a value quoted from a
+# file can be megabytes long).
+MESSAGE_LIMIT = 2000
+
+
 def user_text(text: str) -> str:
     """`text` (a message, a path) with every temporary name (`.NAME.tmp-PID-TAG`, `.NAME.old-
-    PID-TAG`) shown as the NAME the user gave: the CLI passes every message through this."""
-    return _IN_TEXT.sub(r"\g<name>", text)
+    PID-TAG`) shown as the NAME the user gave, cut after MESSAGE_LIMIT characters (saying so):
+    the CLI passes every message through this."""
+    shown = _IN_TEXT.sub(r"\g<name>", text[: 2 * MESSAGE_LIMIT])
+    if len(shown) <= MESSAGE_LIMIT and len(text) <= 2 * MESSAGE_LIMIT:
+        return shown
+    return f"{shown[:MESSAGE_LIMIT]} ... [message cut: {len(text):,} characters in all]"
 
 
 def sweep_stale(final: str | Path) -> None:
@@ -104,9 +121,30 @@ def remove_if_empty(folders: Iterable[Path]) -> None:
             return
 
 
-def check_output_file(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
-    """`path` as a single-file output: a UserError if it is a folder or one of `inputs`."""
-    path = Path(path)
+def check_outside_inputs(out: str | Path, datasets: Iterable[str | Path]) -> Path:
+    """`out` (a file or folder output) unless it is, or lies inside, one of `datasets` (the
+    folders the command reads, e.g. its input data sets): then a UserError, before any work.
+
+    Paths are compared resolved (symbolic links, `..`), so no spelling of an input's path
+    lets an output land in it, side files included."""
+    out = Path(out)
+    target = out.resolve()
+    for folder in datasets:
+        where = Path(folder).resolve()
+        if target == where or where in target.parents:
+            raise UserError(
+                f"{out} lies inside the input {folder}; writing there could destroy what this "
+                "command reads. Give an output outside it. Nothing was written."
+            )
+    return out
+
+
+def check_output_file(
+    path: str | Path, inputs: Iterable[str | Path] = (), *, datasets: Iterable[str | Path] = ()
+) -> Path:
+    """`path` as a single-file output: a UserError if it is a folder, one of `inputs`, or
+    inside one of the folders `datasets` (`check_outside_inputs`)."""
+    path = check_outside_inputs(path, datasets)
     if path.is_dir():
         raise UserError(
             f"{path} is a folder; this output is a single file and never replaces a folder. "
@@ -119,6 +157,32 @@ def check_output_file(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
                 "another output file."
             )
     return path
+
+
+def disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether `error`, raised while writing into `folder`, comes from a full disk."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 1 << 20
+
+
+@contextmanager
+def full_disk_named(output: Path, folder: Path) -> Iterator[None]:
+    """Turn an error of the block that writes `output` into `folder` into the UserError "disk
+    full while writing OUTPUT" when a full disk caused it (`disk_full`)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, UserError) or not disk_full(exc, folder):
+            raise
+        raise UserError(
+            f"disk full while writing {output} ({exc}); the partial output was removed. Free "
+            "some space and run again."
+        ) from exc
 
 
 @contextmanager
@@ -144,7 +208,8 @@ def atomic_path(
     tmp = temp_sibling(final)
     done = False
     try:
-        yield tmp
+        with full_disk_named(final, final.parent):
+            yield tmp
         if final.is_dir() and not final.is_symlink():
             old = temp_sibling(final, "old")
             os.replace(final, old)
@@ -159,12 +224,47 @@ def atomic_path(
             remove_if_empty(created)
 
 
+_STOP_SIGNALS = [signal.SIGINT, *([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])]
+
+
+@contextmanager
+def _final_step() -> Iterator[None]:
+    """Hold SIGTERM and Ctrl-C while the block puts a command's last outputs in place: once it
+    has, they are complete and the command ends normally, so a signal held meanwhile is
+    dropped; if the block fails, the signal is delivered after it. Outside the main thread
+    (where handlers cannot be set) nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    for number, handler in previous.items():
+        if handler is not None:  # (None: set outside Python, left alone)
+            signal.signal(number, lambda signum, frame: held.append(signum))
+    done = False
+    try:
+        yield
+        done = True
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:
+                signal.signal(number, handler)
+        if held and not done:
+            signal.raise_signal(held[0])
+
+
 @contextmanager
 def staged_outputs(folder: str | Path, name: str = "outputs") -> Iterator[Path]:
     """Yield an empty temporary folder for several files that all belong in `folder`; when the
     block ends without an error, each is moved into `folder` (replacing a file of that name),
-    otherwise none is and `folder` is as it was."""
+    otherwise none is and `folder` is as it was. This is a command's last step: a SIGTERM or
+    Ctrl-C while the files are moved neither splits them nor fails the finished command."""
     folder = Path(folder)
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise UserError(
+            f"{folder} is a file; these outputs go into a folder, and a folder never replaces "
+            "a file. Give a folder (new or existing). Nothing was written."
+        )
     anchor = folder / name
     sweep_stale(anchor)
     created = make_parents(folder)
@@ -172,14 +272,17 @@ def staged_outputs(folder: str | Path, name: str = "outputs") -> Iterator[Path]:
     stage.mkdir()
     done = False
     try:
-        yield stage
+        with full_disk_named(folder, folder):
+            yield stage
         entries = sorted(stage.iterdir())
         for entry in entries:
             check_output_file(folder / entry.name)
-        for entry in entries:
-            os.replace(entry, folder / entry.name)
-        done = True
+        with _final_step():
+            for entry in entries:
+                os.replace(entry, folder / entry.name)
+            _remove(stage)
+            done = True
     finally:
-        _remove(stage)
         if not done:
+            _remove(stage)
             remove_if_empty(created)

@@ -1,4 +1,4 @@
-"""Batched skeleton augmentation on the training device (PAPER.md, "Augmentation").
+"""Batched skeleton augmentation on the training device (docs/method.md#augmentation).
 
 Each view of a sample is a temporal crop-resize within its valid frames, then, with
 probability `p_corrupt`, a joint corruption (`corrupt_joints` joints set to zero or multiplied
@@ -29,11 +29,12 @@ import torch
 from torch import Tensor
 
 from skelcmd.errors import UserError
+from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 
 
 @dataclass
 class AugmentConfig:
-    """The augmentation of pretraining views (defaults: PAPER.md)."""
+    """The augmentation of pretraining views (defaults: docs/method.md#augmentation)."""
 
     ratio_range: tuple[float, float] = (0.1, 1.0)  # crop length / valid frames, U(lo, hi)
     min_frames: int = 64  # shortest crop (unless the sample is shorter)
@@ -151,7 +152,7 @@ def crop_resize(
 
 
 def center_crop_resize(
-    x: Tensor, lengths: Tensor, ratio: float = 0.95, out_frames: int = 64
+    x: Tensor, lengths: Tensor, ratio: float = EVAL_CROP, out_frames: int = EVAL_FRAMES
 ) -> Tensor:
     """The evaluation crop: frames [b, n - b) with b = int((1 - ratio) * n / 2), resized.
 

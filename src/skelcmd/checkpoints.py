@@ -1,9 +1,11 @@
-"""Reading checkpoints safely, fitting their weights, and choosing what a resumed run continues.
+"""Checkpoints: what they hold, writing them atomically, reading them safely, fitting their
+weights, and choosing what a resumed run continues.
 
 Every checkpoint skelcmd reads (its own, a converted one, a reference `.pth.tar`) goes through
 `read_torch_file`, which unpickles with `torch.load(weights_only=True)`: only tensors and plain
 values (dicts, lists, tuples, strings, numbers, booleans, None) are accepted, so a crafted file
-cannot run code while it is read. A skelcmd checkpoint (`skelcmd.train.checkpoint_state`) holds
+cannot run code while it is read. A skelcmd checkpoint (`checkpoint_state`, written by
+`save_checkpoint`) holds
 nothing else. Weights are loaded into a model only through `load_weights`, which names the
 missing, unexpected, misshapen and non-finite tensors instead of failing inside torch.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from skelcmd.atomic import atomic_path
 from skelcmd.config import PretrainConfig, from_dict, to_dict
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
@@ -244,3 +247,45 @@ def check_resumable(
             "saved weights have the run's shapes; drop those --set options (or use the run's "
             "data set), or start a new run with another --out."
         )
+
+
+def rng_state() -> dict[str, Any]:
+    """Training draws random numbers from torch only (augmentation, data order by seed)."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def checkpoint_state(
+    model: nn.Module,
+    config: PretrainConfig,
+    layout: Layout,
+    num_persons: int,
+    *,
+    epoch: int = 0,
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What every skelcmd checkpoint holds: the model, its config, the data set's skeleton
+    (layout, persons, channels), the epochs trained and their history. Training adds the
+    optimizer, scaler and RNG states."""
+    return {
+        "model": model.state_dict(),
+        "epoch": epoch,
+        "history": history or [],
+        "config": to_dict(config),
+        "layout": layout.to_dict(),
+        "num_persons": num_persons,
+        "channels": model.channels,
+    }

@@ -26,6 +26,8 @@ import yaml
 from skelcmd.augment import AugmentConfig
 from skelcmd.errors import UserError
 from skelcmd.losses import CMDLossConfig
+from skelcmd.names import STREAMS
+from skelcmd.schedule import SCHEDULES
 
 T = TypeVar("T")
 
@@ -37,8 +39,22 @@ RETIRED = {
 }
 
 
+# The largest config, layout or --set value read, in bytes or characters (real ones: a few KB).
+MAX_YAML_CHARS = 1_000_000
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, plus YAML 1.2's floats without a dot or a signed exponent."""
+    """PyYAML's safe loader, plus YAML 1.2's floats without a dot or a signed exponent, minus
+    aliases (`*name`): 500 bytes of nested aliases expand to billions of nodes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise UserError(
+                f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                "accepted; write the value out in full."
+            )
+        return super().compose_node(parent, index)
 
 
 _Loader.add_implicit_resolver(
@@ -48,10 +64,42 @@ _Loader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str) -> Any:
+def parse_yaml(text: str, source: str = "YAML text") -> Any:
     """YAML text as Python values, safely; `1e-3`, `5E-4`, `1e6` are floats (YAML 1.2), not
-    strings as YAML 1.1 has them. Every config file and `--set` value is read this way."""
-    return yaml.load(text, Loader=_Loader)
+    strings as YAML 1.1 has them. Every config file, `--set` value and layout file is read this
+    way: aliases, more than MAX_YAML_CHARS characters and runaway nesting are UserErrors naming
+    `source`; other syntax errors are yaml.YAMLError."""
+    _check_size(len(text), source)
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except UserError as exc:
+        raise UserError(f"{source}, {exc}") from None
+    except RecursionError:
+        raise UserError(f"{source} is nested too deeply to be a config or a layout.") from None
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_YAML_CHARS:
+        raise UserError(
+            f"{source} is larger than {MAX_YAML_CHARS / 1e6:g} MB; configs and layouts are a "
+            "few KB. Give the right file."
+        )
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The YAML file `path` (a `what`: "config", "layout file") parsed by `parse_yaml`; a file
+    too large, not UTF-8 or not YAML is a UserError naming it."""
+    _check_size(path.stat().st_size, f"{what} {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+        ) from None
+    try:
+        return parse_yaml(text, f"{what} {path}")
+    except yaml.YAMLError as exc:
+        raise UserError(f"{what} {path} is not valid YAML: {exc}") from None
 
 
 @dataclass
@@ -65,7 +113,7 @@ class DataConfig:
 class ModelConfig:
     encoder: str = "gru"  # a name in skelcmd.encoders.ENCODERS
     encoder_args: dict[str, Any] = field(default_factory=lambda: {"hidden": 1024, "num_layers": 3})
-    modalities: list[str] = field(default_factory=lambda: ["joint", "motion", "bone"])
+    modalities: list[str] = field(default_factory=lambda: list(STREAMS))
     feature_dim: int = 128
     mlp: bool = True
     queue_size: int = 16384
@@ -114,8 +162,10 @@ class PretrainConfig:
 
     def validate(self) -> None:
         """Cross-field and range checks (the cmd and augment sections check themselves)."""
-        if self.optim.schedule not in ("step", "cosine"):
-            raise UserError(f"optim.schedule is {self.optim.schedule!r}; use step or cosine.")
+        if self.optim.schedule not in SCHEDULES:
+            raise UserError(
+                f"optim.schedule is {self.optim.schedule!r}; use {' or '.join(SCHEDULES)}."
+            )
         if not self.model.modalities:
             raise UserError("model.modalities is empty; name at least one of joint, motion, bone.")
         if len(set(self.model.modalities)) != len(self.model.modalities):
@@ -140,6 +190,7 @@ class PretrainConfig:
             for key, value in values.items():
                 if value < minimum:
                     raise UserError(f"{key} must be at least {minimum}, not {value}.")
+        _check_upper_bounds(self)
         if any(m < 1 for m in self.optim.milestones):
             raise UserError(
                 f"optim.milestones {self.optim.milestones} must be epochs >= 1 (the lr is "
@@ -157,6 +208,34 @@ class PretrainConfig:
             raise UserError(f"train.cpu_bf16 is {self.train.cpu_bf16!r}; use auto, true or false.")
         if not 0 <= self.model.momentum < 1:
             raise UserError(f"model.momentum must be in [0, 1), not {self.model.momentum}.")
+
+
+# Upper bounds far beyond any real run (the paper's value in brackets): a larger value only
+# ever overflowed or asked for more memory than a machine has.
+AT_MOST = {
+    "optim.lr": 1_000_000,  # (0.01)
+    "optim.weight_decay": 1,  # (1e-4)
+    "optim.batch_size": 65_536,  # (64)
+    "optim.epochs": 1_000_000,  # (451)
+    "model.queue_size": 1_048_576,  # (16,384)
+    "model.feature_dim": 65_536,  # (128)
+    "model.encoder_args": 65_536,  # each number: hidden (1,024), num_layers (3), ...
+    "augment.min_frames": 10_000,  # (64)
+    "augment.out_frames": 10_000,  # (64)
+    "train.seed": 2**32 - 1,
+    "data.workers": 256,
+}
+
+
+def _check_upper_bounds(config: PretrainConfig) -> None:
+    for key, bound in AT_MOST.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for option, number in items:
+            full = f"{key}.{option}" if option else key
+            if isinstance(number, int | float) and not isinstance(number, bool) and number > bound:
+                raise UserError(f"{full} is {number:,}; it must be at most {bound:,}.")
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:
@@ -238,7 +317,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         if not sep or not key:
             raise UserError(f"--set {item!r} is not of the form key=value (e.g. optim.lr=0.1).")
         try:
-            value = parse_yaml(text)
+            value = parse_yaml(text, f"--set {key}")
         except yaml.YAMLError:
             value = text
         node = values
@@ -275,13 +354,8 @@ def read_yaml(spec: str | Path, kind: str = "pretrain") -> dict[str, Any]:
                 f"config {spec} is neither a file nor a preset. Presets: "
                 f"{', '.join(preset_names())}."
             )
-        text, path = packaged.read_text(), Path(str(packaged))
-    else:
-        text = path.read_text()
-    try:
-        values = parse_yaml(text) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"config {path} is not valid YAML: {exc}") from None
+        path = Path(str(packaged))
+    values = read_yaml_file(path, "config") or {}
     if not isinstance(values, dict):
         raise UserError(f"config {path} must be a mapping of sections, e.g. `optim: {{lr: 0.01}}`.")
     return values

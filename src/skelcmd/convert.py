@@ -248,7 +248,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path) -> dict[str, Any]:
 
 def reference_config(info: dict[str, Any]) -> PretrainConfig:
     """The config of a converted reference model: the paper's recipe with its sizes, so the
-    checkpoint loads like one of ours (`skelcmd.train.load_checkpoint`)."""
+    checkpoint loads like one of ours (`skelcmd.checkpoints.load_checkpoint`)."""
     config = PretrainConfig(
         model=ModelConfig(
             encoder="gru",

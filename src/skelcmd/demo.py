@@ -2,7 +2,10 @@
 
 generate the data set -> draw a sample -> pretrain CMD (preset `synthetic_cpu`) -> kNN and
 linear evaluation of every stream and the ensemble, for the pretrained encoder and for the
-same encoder untrained -> t-SNE of test features -> `report.md` with the table and pictures.
+same encoder untrained (the pretrained encoder's ensemble classifier is saved as
+`pretrain/classifier.pt`) -> t-SNE of test features -> `skelcmd predict` with that classifier
+on the test split (`pretrain/predictions.csv`, its confusion matrix) -> `report.md` with the
+table and pictures.
 A finished pretraining run in the output folder is reused (an unfinished one is resumed),
 so running the demo again only re-evaluates.
 """
@@ -16,7 +19,13 @@ import numpy as np
 from skelcmd.config import load_config
 from skelcmd.data.format import open_dataset
 from skelcmd.data.info import describe
+from skelcmd.evaluate.commands import evaluate, summary
+from skelcmd.evaluate.embed import embed
+from skelcmd.evaluate.predict import predict_files
+from skelcmd.evaluate.protocols import load_eval_config
+from skelcmd.evaluate.report import build_report
 from skelcmd.synthetic.generator import TWO_PERSON_CLASSES, write_synthetic
+from skelcmd.train import pretrain_or_reuse
 from skelcmd.viz import render_sample
 
 PRETRAIN_PRESET = "synthetic_cpu"
@@ -55,14 +64,8 @@ def run_demo(
 ) -> Path:
     """Run the demo into `out`; return the path of `report.md`. The overrides are `key=value`
     strings for the pretraining preset and for the linear-evaluation preset."""
-    from skelcmd.evaluate.commands import evaluate, summary
-    from skelcmd.evaluate.embed import embed
-    from skelcmd.evaluate.protocols import load_eval_config
-    from skelcmd.evaluate.report import build_report
-    from skelcmd.train import pretrain_or_reuse
-
     out = Path(out)
-    _banner(f"1/5 synthetic data set: {samples} sequences, seed {seed}")
+    _banner(f"1/6 synthetic data set: {samples} sequences, seed {seed}")
     (data,) = write_synthetic(
         out / "data", num_samples=samples, seed=seed, benchmarks=["xsub"], overwrite=True
     )
@@ -70,14 +73,15 @@ def run_demo(
     for path in _draw_interaction(data, out):
         print(f"wrote {path}")
 
-    _banner(f"2/5 pretraining CMD (preset {PRETRAIN_PRESET})")
+    _banner(f"2/6 pretraining CMD (preset {PRETRAIN_PRESET})")
     config = load_config(
         PRETRAIN_PRESET, [f"data.path={data}", f"train.seed={seed}", *(pretrain_overrides or [])]
     )
     run = out / "pretrain"
     checkpoint = pretrain_or_reuse(config, run)
 
-    for step, random_init in (("3/5", False), ("4/5", True)):
+    classifier = run / "classifier.pt"
+    for step, random_init in (("3/6", False), ("4/6", True)):
         what = "the same encoder, untrained" if random_init else "the pretrained encoder"
         _banner(f"{step} kNN and linear evaluation of {what}")
         for protocol, preset in EVALUATIONS:
@@ -90,11 +94,15 @@ def run_demo(
                 config=settings,
                 random_init=random_init,
                 out_dir=run,
+                save=classifier if protocol == "linear" and not random_init else None,
             )
             print(summary(records))
 
-    _banner("5/5 features for t-SNE, and the report")
+    _banner("5/6 features for t-SNE")
     embed(checkpoint, data, run / "embed_joint.npy", stream="joint")
+
+    _banner(f"6/6 skelcmd predict with {classifier.name} on the test split, and the report")
+    print(predict_files(classifier, [data], run / "predictions.csv").format())
     report = build_report([run], out)
     table = report.read_text().split("\n## ")[1]
     print(f"\n## {table.strip()}\n\nwrote {report}")

@@ -2,14 +2,16 @@
 
 The lock is an advisory `flock` on `FOLDER/.skelcmd.lock`, which records who holds it. The
 operating system releases it when its process ends however it ends (even by SIGKILL), so a
-lock is never stale; the file is removed when the holder finishes. Where `fcntl` does not
-exist (Windows) nothing is locked.
+lock is never stale; the file is removed when the holder finishes. A symbolic link or anything
+but a regular file in its place is refused, never followed. Where `fcntl` does not exist
+(Windows) nothing is locked.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +37,27 @@ def _holder(path: Path) -> str:
     return text or "a process that has not said who it is yet"
 
 
+def _open_lock(path: Path) -> int:
+    """The lock file opened for writing, created if missing; a symbolic link or anything but a
+    regular file there is a UserError (never followed: the lock is written and removed)."""
+    not_regular = UserError(
+        f"{path} is not a regular file (a symbolic link, a folder or a device); skelcmd writes "
+        "its lock there and removes it afterwards, so it never uses what is in its place. "
+        "Remove it and run again."
+    )
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError:
+        if path.is_symlink() or path.exists():  # ELOOP, EISDIR, ENXIO...
+            raise not_regular from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise not_regular
+    return fd
+
+
 @contextmanager
 def folder_lock(folder: str | Path, what: str) -> Iterator[Path]:
     """Hold `folder` (created if missing) for this process while the block runs; a folder held
@@ -49,7 +72,7 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[Path]:
     created = make_parents(folder)
     path = folder / LOCK_FILE
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

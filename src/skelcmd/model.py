@@ -20,18 +20,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelcmd.channels import num_channels
+from skelcmd.config import PretrainConfig
+from skelcmd.distributed import gather_batch
+from skelcmd.encoders import build_encoder
 from skelcmd.errors import UserError
 from skelcmd.losses import CMDLossConfig, cmd_loss, info_nce, queue_similarities
 from skelcmd.modalities import check_modalities, derive
 from skelcmd.queue import FeatureQueue, momentum_update
 from skelcmd.skeleton import Layout
 
-__all__ = ["CMD", "Branch", "CMDLossConfig", "projection_head"]
+__all__ = ["CMD", "Branch", "CMDLossConfig", "build_model", "projection_head"]
 
 
 def _identity(t: Tensor) -> Tensor:
@@ -212,3 +217,36 @@ class CMD(nn.Module):
             )
         x = derive(x, [modality], self.layout, self.channels)[modality]
         return self.branches[modality].encoder_q(x)
+
+
+def build_model(
+    config: PretrainConfig,
+    layout: Layout,
+    num_persons: int,
+    device: torch.device | str = "cpu",
+    channels: str = "xyz",
+) -> CMD:
+    """The CMD model of `config` on `device`, for input (N, C, T, V, M) of `channels`
+    (`skelcmd.channels`), `layout` and `num_persons`."""
+    encoder = partial(
+        build_encoder,
+        config.model.encoder,
+        layout,
+        num_persons,
+        num_channels(channels),
+        **config.model.encoder_args,
+    )
+    model = CMD(
+        encoder,
+        config.model.modalities,
+        layout,
+        feature_dim=config.model.feature_dim,
+        queue_size=config.model.queue_size,
+        momentum=config.model.momentum,
+        temperature=config.model.temperature,
+        cmd=config.cmd,
+        mlp=config.model.mlp,
+        gather=gather_batch,
+        channels=channels,
+    ).to(device)
+    return model

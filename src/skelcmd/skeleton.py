@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from skelcmd.errors import UserError, require_file
+from skelcmd.layouts_pose import POSE_LAYOUTS
 
 
 @dataclass(frozen=True)
@@ -295,6 +295,17 @@ OPENPOSE18 = _builtin(
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout for layout in (NTU25, KINECT20, SBU15, COCO17, OPENPOSE18)
 }
+# The skeletons of video pose estimators (OpenPose BODY_25 / BODY_25B, MediaPipe Pose).
+LAYOUTS.update({spec["name"]: layout_from_dict(spec, "built-in") for spec in POSE_LAYOUTS})
+
+
+def printable(text: str) -> str:
+    """`text` with each non-printable character (an ANSI escape, a control character) written
+    as its Python escape (`\\x1b`): a name read from a file, printed, never drives the
+    terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def get_layout(name_or_path: str | Path | dict[str, Any] | Layout) -> Layout:
@@ -308,11 +319,9 @@ def get_layout(name_or_path: str | Path | dict[str, Any] | Layout) -> Layout:
         return LAYOUTS[key]
     path = Path(key)
     if path.suffix in (".yaml", ".yml", ".json"):
-        require_file(path, "layout file")
-        try:
-            spec = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise UserError(f"layout file {path} is not valid YAML: {exc}") from None
+        from skelcmd.config import read_yaml_file  # (lazily: config imports torch)
+
+        spec = read_yaml_file(require_file(path, "layout file"), "layout file")
         return layout_from_dict(spec, source=str(path))
     raise UserError(
         f"unknown layout {key!r}. Built-in layouts: {', '.join(sorted(LAYOUTS))}; "

@@ -11,11 +11,9 @@ process holds the run directory while it trains (`skelcmd.locking`).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import defaultdict
 from contextlib import nullcontext
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,113 +22,33 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, check_outside_inputs
 from skelcmd.augment import two_views
-from skelcmd.channels import coordinate_dims, num_channels
+from skelcmd.channels import coordinate_dims
 from skelcmd.checkpoints import (
     check_resumable,
-    load_checkpoint,  # noqa: F401 (skelcmd.train.load_checkpoint)
+    checkpoint_state,
     load_weights,
     resume_point,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
 )
 from skelcmd.config import PretrainConfig, apply_overrides, from_dict, to_dict
 from skelcmd.data.format import open_dataset
 from skelcmd.data.loader import make_loader
-from skelcmd.distributed import World, close_world, gather_batch, init_world
-from skelcmd.encoders import build_encoder
+from skelcmd.distributed import World, close_world, init_world
 from skelcmd.errors import UserError
+from skelcmd.evaluate.monitor import KNNMonitor
 from skelcmd.locking import folder_lock
-from skelcmd.model import CMD
+from skelcmd.model import build_model
 from skelcmd.precision import autocast_dtype
 from skelcmd.precision import describe as describe_precision
-from skelcmd.skeleton import Layout
+from skelcmd.schedule import learning_rate
 
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def build_model(
-    config: PretrainConfig,
-    layout: Layout,
-    num_persons: int,
-    device: torch.device | str = "cpu",
-    channels: str = "xyz",
-) -> CMD:
-    """The CMD model of `config` on `device`, for input (N, C, T, V, M) of `channels`
-    (`skelcmd.channels`), `layout` and `num_persons`."""
-    encoder = partial(
-        build_encoder,
-        config.model.encoder,
-        layout,
-        num_persons,
-        num_channels(channels),
-        **config.model.encoder_args,
-    )
-    model = CMD(
-        encoder,
-        config.model.modalities,
-        layout,
-        feature_dim=config.model.feature_dim,
-        queue_size=config.model.queue_size,
-        momentum=config.model.momentum,
-        temperature=config.model.temperature,
-        cmd=config.cmd,
-        mlp=config.model.mlp,
-        gather=gather_batch,
-        channels=channels,
-    ).to(device)
-    return model
-
-
-def learning_rate(config: PretrainConfig, epoch: int) -> float:
-    """Step: lr x gamma per milestone passed; cosine: half-cosine from lr to 0 over the run."""
-    optim = config.optim
-    if optim.schedule == "cosine":
-        return 0.5 * optim.lr * (1.0 + math.cos(math.pi * epoch / optim.epochs))
-    return optim.lr * optim.gamma ** sum(epoch >= m for m in optim.milestones)
-
-
-def rng_state() -> dict[str, Any]:
-    """Training draws random numbers from torch only (augmentation, data order by seed)."""
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def checkpoint_state(
-    model: CMD,
-    config: PretrainConfig,
-    layout: Layout,
-    num_persons: int,
-    *,
-    epoch: int = 0,
-    history: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """What every skelcmd checkpoint holds: the model, its config, the data set's skeleton
-    (layout, persons, channels), the epochs trained and their history. Training adds the
-    optimizer, scaler and RNG states."""
-    return {
-        "model": model.state_dict(),
-        "epoch": epoch,
-        "history": history or [],
-        "config": to_dict(config),
-        "layout": layout.to_dict(),
-        "num_persons": num_persons,
-        "channels": model.channels,
-    }
 
 
 def resume_config(out_dir: str | Path, overrides: list[str] | None = None) -> PretrainConfig:
@@ -150,6 +68,7 @@ def pretrain(
     The main process holds `out_dir` for the whole run (`skelcmd.locking`): a second run into
     the same folder is a UserError naming the first.
     """
+    check_outside_inputs(out_dir, [config.data.path] if config.data.path else [])
     world = init_world(config.train.device)
     try:
         with folder_lock(out_dir, "pretrain") if world.is_main else nullcontext():
@@ -177,6 +96,26 @@ def pretrain_or_reuse(config: PretrainConfig, out_dir: str | Path, progress: boo
     return pretrain(config, out_dir, resume=True, progress=progress)
 
 
+def _changed_settings(saved: Any, config: PretrainConfig) -> list[str]:
+    """Each setting in which `config` differs from `saved`: "KEY is A in the run, B now"."""
+
+    def flat(values: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(values, dict):
+            return {prefix: values}
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            out |= flat(value, f"{prefix}.{key}" if prefix else key)
+        return out
+
+    old, new = flat(to_dict(saved)), flat(to_dict(config))
+    unset = "(not set)"
+    return [
+        f"{key} is {old.get(key, unset)} in the run, {new.get(key, unset)} now"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
 def _pretrain(
     config: PretrainConfig, out: Path, world: World, resume: bool, progress: bool
 ) -> Path:
@@ -193,6 +132,14 @@ def _pretrain(
                 f"nothing to do. To train longer, pass --set optim.epochs=N with N > {done}."
             )
         if done == epochs:
+            changed = _changed_settings(checkpoint["config"], config)
+            if changed:
+                raise UserError(
+                    f"--resume: {out} is finished ({done} of {epochs} epochs), so nothing was "
+                    f"trained and these settings would be ignored: {'; '.join(changed)}. Drop "
+                    f"them, or train longer with --set optim.epochs=N, N > {done}, or start a "
+                    "new run with another --out."
+                )
             if world.is_main:
                 print(
                     f"{out} is finished ({done} of {epochs} epochs); nothing to do. To train "
@@ -267,8 +214,6 @@ def _pretrain(
         steps = min(steps, config.train.max_steps_per_epoch)
     monitor = None
     if config.train.knn_every:
-        from skelcmd.evaluate.monitor import KNNMonitor  # (skelcmd.evaluate imports this module)
-
         monitor = KNNMonitor(config, dataset)
     writer = None
     if world.is_main:
@@ -280,7 +225,7 @@ def _pretrain(
         writer = SummaryWriter(str(out / "tb"))
 
     for epoch in range(start_epoch, config.optim.epochs):
-        lr = learning_rate(config, epoch)
+        lr = learning_rate(config.optim, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loader.sampler.set_epoch(epoch)

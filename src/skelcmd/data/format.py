@@ -19,9 +19,11 @@ instantly. This module reads and validates; `skelcmd.data.writer` writes.
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -79,6 +81,28 @@ class Dataset:
         return self.splits[name]
 
 
+def check_split_name(name: object, where: str) -> str:
+    """`name` if it is a plain split name, usable as a folder of the data set: not empty, no
+    `/`, `\\` or `:`, not starting with a dot (so neither `.` nor `..`), no control
+    characters, not `meta.json`. Else a UserError that starts with `where` (the file, line or
+    option that gave it). Every writer and reader of split names applies it, so a split never
+    names a path outside its data set."""
+    text = name if isinstance(name, str) else ""
+    bad = (
+        not text
+        or text.startswith(".")
+        or any(c in "/\\:" or not c.isprintable() for c in text)
+        or text.casefold() == META_FILE
+    )
+    if bad:
+        raise UserError(
+            f"{where}: the split name {name!r} is not a plain name; a split is a folder of the "
+            "data set, so its name must be non-empty, without /, \\, : or control characters, "
+            f"must not start with a dot and must not be {META_FILE} (e.g. train, test, fold1)."
+        )
+    return text
+
+
 def is_dataset(path: str | Path) -> bool:
     return (Path(path) / META_FILE).is_file()
 
@@ -112,6 +136,8 @@ def open_dataset(path: str | Path, *, check_values: bool = True) -> Dataset:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{meta_path} is not valid JSON ({exc}); re-create the data set.") from None
+    except RecursionError:
+        raise UserError(f"{meta_path} is nested too deeply; re-create the data set.") from None
     _check_meta(meta, meta_path)
     layout = layout_from_dict(meta["layout"], source=str(meta_path))
     class_names = tuple(meta["class_names"])
@@ -167,6 +193,7 @@ def _check_meta(meta: Any, meta_path: Path) -> None:
     if not names or not all(isinstance(name, str) for name in names):
         raise UserError(f"{meta_path}: 'class_names' must list one string per class; {fix}")
     for name, info in meta["splits"].items():
+        check_split_name(name, f"{meta_path}: 'splits'")
         count = info.get("num_samples") if isinstance(info, dict) else None
         ids = info.get("ids", []) if isinstance(info, dict) else None
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -192,6 +219,27 @@ def npy_reason(exc: BaseException) -> str:
     return text
 
 
+def read_npy_header(f: IO[bytes], size: int) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from the header of the .npy stream `f`, `size` bytes in
+    all; a damaged header, or one claiming more numbers than the bytes after it hold (a 1 KB
+    file claiming 10^12), is a ValueError saying so. Read before any array is allocated."""
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy version {version}")
+    read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+    shape, fortran, dtype = read(f)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"its header gives the shape {shape}, with a negative size")
+    count, left = math.prod(shape), size - f.tell()
+    if count * dtype.itemsize > left:
+        raise ValueError(
+            f"its header claims {count:,} numbers of shape {shape} "
+            f"({count * dtype.itemsize / 2**30:,.3g} GiB), but only {left:,} bytes follow it: "
+            "the file is truncated or damaged"
+        )
+    return shape, fortran, dtype
+
+
 def read_npy(
     path: str | Path, *, mmap: bool = False, fix: str = "re-create the data set"
 ) -> np.ndarray:
@@ -205,9 +253,13 @@ def read_npy(
         with open(path, "rb") as f:
             if f.read(6) != b"\x93NUMPY":  # else numpy tries it as a pickle and says so
                 raise ValueError("it does not start with the .npy header")
+            f.seek(0)
+            read_npy_header(f, os.fstat(f.fileno()).st_size)
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path} is not a readable .npy file ({npy_reason(exc)}); {fix}.") from None
+    except MemoryError:
+        raise UserError(f"{path} is too large to load into this machine's memory; {fix}.") from None
 
 
 def _load_array(path: Path, mmap: bool = False) -> np.ndarray:

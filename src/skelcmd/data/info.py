@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from skelcmd.data.format import Dataset, Split
+from skelcmd.skeleton import printable
 
 _CHUNK = 256
 
@@ -70,4 +71,5 @@ def describe(dataset: Dataset) -> str:
         for k, name in enumerate(dataset.class_names)
     ]
     lines.append(_table(["#", "class", *dataset.splits], class_rows, left=1))
-    return "\n".join(lines)
+    # names come from meta.json: control characters are shown escaped, never sent as they are
+    return "\n".join(printable(line) for line in "\n".join(lines).split("\n"))

@@ -8,6 +8,9 @@ never leaves a data set behind. `write_dataset` writes samples already in memory
 from __future__ import annotations
 
 import json
+import math
+import os
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,9 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, check_outside_inputs
 from skelcmd.channels import check_channels, num_channels
-from skelcmd.data.format import FORMAT_VERSION, ID_FIELDS, META_FILE
+from skelcmd.data.format import (
+    FORMAT_VERSION,
+    ID_FIELDS,
+    META_FILE,
+    check_split_name,
+    is_dataset,
+)
 from skelcmd.data.values import check_samples, to_float32
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
@@ -43,9 +52,7 @@ class SplitWriter:
         folder.mkdir(parents=True)
         self.folder, self.name, self.count = folder, name, 0
         self.num_classes, self.where = num_classes, where  # for `check_samples`
-        self.data = np.lib.format.open_memmap(
-            folder / "data.npy", mode="w+", dtype=np.float32, shape=(capacity, channels, *shape)
-        )
+        self.data = _allocated_memmap(folder / "data.npy", (capacity, channels, *shape))
         self.lengths: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
         self.ids: dict[str, list[np.ndarray]] = {}
@@ -123,7 +130,10 @@ class SplitWriter:
 
 class DatasetWriter:
     """Context manager that writes a data set atomically; `channels` (`skelcmd.channels`) says
-    what the C channels of its data are (xyz, xy or xy+score).
+    what the C channels of its data are (xyz, xy or xy+score). `inputs` (files and folders the
+    import reads) and the files among the option values `options` (a --classes or --layout
+    FILE) are never deleted by --overwrite (`check_replaceable`); an `inputs` data set never
+    holds the output (`skelcmd.atomic.check_outside_inputs`).
 
     with DatasetWriter(out, layout, class_names, source="utd-mhad", benchmark="xsub") as w:
         train = w.add_split("train", capacity=n, max_frames=t, num_persons=m)
@@ -142,9 +152,12 @@ class DatasetWriter:
         overwrite: bool = False,
         channels: str = "xyz",
         inputs: Iterable[str | Path] = (),
+        options: Iterable[object] = (),
     ):
         self.out, self.overwrite = Path(out), overwrite
-        self.inputs = [Path(p) for p in inputs]  # what --overwrite must never delete
+        self.inputs = [Path(p) for p in inputs]  # the files and folders read
+        # what --overwrite must never delete: those and the files options name (--classes ...)
+        self.kept = [*self.inputs, *input_files(*options)]
         self.meta: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "source": source,
@@ -160,15 +173,22 @@ class DatasetWriter:
         self._splits: dict[str, SplitWriter] = {}
 
     def __enter__(self) -> DatasetWriter:
-        check_replaceable(self.out, self.inputs, overwrite=self.overwrite)
+        check_outside_inputs(self.out, [p for p in self.inputs if is_dataset(p)])
+        check_replaceable(self.out, self.kept, overwrite=self.overwrite)
         self._atomic = atomic_path(self.out, directory=True)
         self.tmp = self._atomic.__enter__()
         self.tmp.mkdir()
         return self
 
     def add_split(self, name: str, capacity: int, max_frames: int, num_persons: int) -> SplitWriter:
+        check_split_name(name, str(self.out))
         if name in self._splits:
             raise ValueError(f"split {name!r} added twice")
+        check_size(
+            self.out,
+            (capacity, self.num_channels, max_frames, self.num_joints, num_persons),
+            f"{capacity:,} samples of up to {max_frames:,} frames and {num_persons:,} persons",
+        )
         writer = SplitWriter(
             self.tmp / name,
             name,
@@ -236,6 +256,13 @@ def write_dataset(
     return Path(out)
 
 
+def input_files(*options: object) -> list[Path]:
+    """The option values that name existing files (a --classes or --layout FILE): inputs of
+    the import, which `check_replaceable` keeps --overwrite from deleting. Built-in names,
+    lists of names and Layout objects are left out."""
+    return [Path(v) for v in options if isinstance(v, str | Path) and Path(v).is_file()]
+
+
 def check_replaceable(out: Path, inputs: Iterable[Path] = (), *, overwrite: bool) -> None:
     """What a data set may be written over: nothing, an empty folder, or (with `overwrite`) a
     skelcmd data set (a folder with its meta.json) that neither contains nor lies inside one
@@ -267,14 +294,59 @@ def check_replaceable(out: Path, inputs: Iterable[Path] = (), *, overwrite: bool
             relation = "lies inside"
         else:
             continue
+        fix = (
+            "Move the input out of it first, or give another OUT_DIR"
+            if relation == "contains"
+            else "Write the data set to a folder outside the input"
+        )
         raise UserError(
-            f"{out} {relation} the input {source}; replacing it would delete the input. "
-            "Write the data set to a folder outside the input. Nothing was deleted."
+            f"{out} {relation} the input {source}; replacing it (--overwrite) would delete the "
+            f"input. {fix}. Nothing was deleted."
         )
 
 
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def check_size(out: Path, shape: tuple[int, ...], why: str, *, in_memory: bool = False) -> None:
+    """Refuse, before anything is allocated, float32 data of `shape` for the data set `out`
+    that the free space of its disk cannot hold (nor, with `in_memory`, this machine's memory,
+    for an importer that holds it all at once); `why` says what sets the size."""
+    need = math.prod(shape) * 4
+    folder = next(p for p in Path(out).absolute().parents if p.exists())
+    free = shutil.disk_usage(folder).free
+    room = [(free, f"only {_size(free)} are free on the disk of {folder}")]
+    if in_memory:
+        room.append((machine_memory(), f"this machine has {_size(machine_memory())} of memory"))
+    for limit, what in room:
+        if need > limit:
+            raise UserError(
+                f"the data set {out} would take {_size(need)} ({why}), but {what}. Nothing was "
+                "written."
+            )
+
+
+def _size(size: int) -> str:
+    """`size` bytes for a message: "512 bytes", "3.1 MB", "480 GB", "3,600 TB"."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:,.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+def machine_memory() -> int:
+    """The machine's physical memory in bytes."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _allocated_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new zero-filled float32 .npy file mapped for writing, its blocks allocated before any
+    is written: a full disk is an OSError (ENOSPC) here, not a SIGBUS on a write into the map."""
+    data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    return data
 
 
 def _truncate_npy(path: Path, count: int) -> None:

@@ -22,6 +22,7 @@ from torch import nn
 from skelcmd.data.format import Split
 from skelcmd.evaluate.features import evaluating, map_split, model_device
 from skelcmd.model import CMD
+from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 
 __all__ = ["batchnorms", "recompute_batchnorm"]
 
@@ -42,8 +43,8 @@ def recompute_batchnorm(
     modalities: Sequence[str] | None = None,
     *,
     batch_size: int = 256,
-    ratio: float = 0.95,
-    out_frames: int = 64,
+    ratio: float = EVAL_CROP,
+    out_frames: int = EVAL_FRAMES,
     workers: int = 0,
     progress: bool = False,
 ) -> int:

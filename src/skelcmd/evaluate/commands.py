@@ -11,11 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from skelcmd.atomic import check_output_file, check_outside_inputs
+from skelcmd.checkpoints import load_checkpoint
 from skelcmd.config import to_dict
 from skelcmd.data.format import META_FILE, open_dataset
+from skelcmd.errors import UserError
+from skelcmd.evaluate.classifier import save_trained
 from skelcmd.evaluate.protocols import run_protocol
 from skelcmd.evaluate.records import Record, write_record
-from skelcmd.train import load_checkpoint
 
 _NORM_TAGS = {"none": "raw", "standardize": "standardized", "l2": "L2-normalised"}
 _RESULT_FIELDS = {"protocol", "stream", "top1", "top5", "seconds", "random_init", "checkpoint"}
@@ -54,11 +57,23 @@ def evaluate(
     device: str = "auto",
     out_dir: str | Path | None = None,
     progress: bool = True,
+    save: str | Path | None = None,
 ) -> list[Record]:
     """Run `protocol` and write one record per reported stream into `out_dir` (default: the
-    checkpoint's run directory). Returns the records, whose `path` says where each went."""
+    checkpoint's run directory). Returns the records, whose `path` says where each went.
+
+    `save` (linear, finetune): also write the trained classifier there (`skelcmd.evaluate.
+    classifier`; several streams: the ensemble); the records then say so in `saved`."""
     checkpoint = Path(checkpoint)
+    out = Path(out_dir) if out_dir is not None else checkpoint.parent
+    check_outside_inputs(out, [data])
     dataset = open_dataset(data, check_values=False)
+    trained: dict[str, Any] | None = None
+    if save is not None:
+        if protocol == "knn":
+            raise UserError("kNN trains no classifier to save; use linear or finetune --save.")
+        check_output_file(save, inputs=[checkpoint], datasets=[data])
+        trained = {}
     results = run_protocol(
         protocol,
         checkpoint,
@@ -68,7 +83,21 @@ def evaluate(
         random_init=random_init,
         device=device,
         progress=progress,
+        trained=trained,
     )
+    saved = None
+    if save is not None and trained:
+        saved = save_trained(
+            save,
+            trained,
+            results,
+            protocol=protocol,
+            config=config,
+            checkpoint=checkpoint,
+            dataset=dataset,
+            random_init=random_init,
+        )
+        print(saved)
     name = record_protocol(protocol, config, checkpoint, dataset.source)
     where = {
         "path": str(data),
@@ -76,7 +105,6 @@ def evaluate(
         "benchmark": dataset.benchmark,
         "split": config.test_split,
     }
-    out = Path(out_dir) if out_dir is not None else checkpoint.parent
     records = []
     for result in results:
         record = Record(
@@ -88,7 +116,8 @@ def evaluate(
             checkpoint=str(checkpoint),
             random_init=random_init,
             settings=to_dict(config),
-            extra={k: v for k, v in result.items() if k not in _RESULT_FIELDS},
+            extra={k: v for k, v in result.items() if k not in _RESULT_FIELDS}
+            | ({"saved": str(save)} if saved else {}),
             seconds=result.get("seconds", 0.0),
         )
         record.path = write_record(out, record)

@@ -26,9 +26,7 @@ from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
 from skelcmd.evaluate.features import extract_features, load_encoder_model
 from skelcmd.evaluate.records import now_iso
-
-RATIO = 0.95
-FRAMES = 64
+from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 
 
 def labels_path(out_file: str | Path) -> Path:
@@ -63,7 +61,7 @@ def embed(
     if batch_size < 1:
         raise UserError(f"the batch size must be at least 1, not {batch_size}.")
     for path in (out_file, labels_path(out_file), out_file.with_suffix(".json")):
-        check_output_file(path, inputs=[checkpoint])
+        check_output_file(path, inputs=[checkpoint], datasets=[data_dir])
     dataset = open_dataset(data_dir)
     samples = dataset.split(split)
     target = pick_device(device)
@@ -85,8 +83,8 @@ def embed(
         stream,
         batch_size=batch_size,
         device=target,
-        ratio=RATIO,
-        out_frames=FRAMES,
+        ratio=EVAL_CROP,
+        out_frames=EVAL_FRAMES,
         progress=progress,
     )
     features = features.float().cpu().numpy()
@@ -101,8 +99,8 @@ def embed(
         "split": split,
         "stream": stream,
         "shape": list(features.shape),
-        "crop_ratio": RATIO,
-        "frames": FRAMES,
+        "crop_ratio": EVAL_CROP,
+        "frames": EVAL_FRAMES,
         "class_names": list(dataset.class_names),
         "created": now_iso(),
         "version": __version__,

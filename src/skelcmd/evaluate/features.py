@@ -1,6 +1,6 @@
 """Frozen features of a split, and the encoder model they come from.
 
-Evaluation sees every clip the same way (PAPER.md, "Evaluation protocols"): the encoder in eval
+Evaluation sees every clip the same way (docs/method.md#evaluation-protocols): the encoder in eval
 mode (BatchNorm uses its running statistics), each clip centre-cropped to 95 % of its valid
 frames and resized to 64 frames, the split read in order in batches (`make_loader` with
 shuffle=False, drop_last=False), so row i of a feature matrix is sample i of the split.
@@ -23,13 +23,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from skelcmd.augment import center_crop_resize
-from skelcmd.checkpoints import load_weights
+from skelcmd.checkpoints import load_checkpoint, load_weights
 from skelcmd.data.format import META_FILE, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError
-from skelcmd.model import CMD
+from skelcmd.model import CMD, build_model
+from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 from skelcmd.skeleton import Layout, layout_from_dict
-from skelcmd.train import build_model, load_checkpoint
 
 __all__ = [
     "evaluating",
@@ -65,8 +65,8 @@ def map_split(
     *,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
-    ratio: float = 0.95,
-    out_frames: int = 64,
+    ratio: float = EVAL_CROP,
+    out_frames: int = EVAL_FRAMES,
     workers: int = 0,
     progress: bool = False,
     desc: str = "features",
@@ -98,8 +98,8 @@ def extract_streams(
     *,
     batch_size: int = 256,
     device: torch.device | str | None = None,
-    ratio: float = 0.95,
-    out_frames: int = 64,
+    ratio: float = EVAL_CROP,
+    out_frames: int = EVAL_FRAMES,
     workers: int = 0,
     progress: bool = False,
 ) -> dict[str, Tensor]:
@@ -131,8 +131,8 @@ def extract_features(
     *,
     batch_size: int = 256,
     device: torch.device | str | None = None,
-    ratio: float = 0.95,
-    out_frames: int = 64,
+    ratio: float = EVAL_CROP,
+    out_frames: int = EVAL_FRAMES,
     workers: int = 0,
     progress: bool = False,
 ) -> Tensor:

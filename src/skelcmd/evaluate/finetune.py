@@ -1,6 +1,6 @@
 """Fine-tuning: the whole network (encoder + a new linear classifier) trains on labelled clips.
 
-One protocol covers three uses of the paper (PAPER.md, "Evaluation protocols"):
+One protocol covers three uses of the paper (docs/method.md#evaluation-protocols):
 - fine-tuning with all labels (`label_fraction=1`);
 - semi-supervised: `label_fraction` of the train split (1 %, 5 %, 10 %, 20 % in the paper), a
   class-preserving subset drawn per seed (`label_subset`), one run per seed in `seeds`, the
@@ -39,8 +39,7 @@ from skelcmd.augment import crop_resize
 from skelcmd.data.format import Dataset, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError
-from skelcmd.evaluate.features import evaluating, map_split, model_device
-from skelcmd.evaluate.protocols import (
+from skelcmd.evaluate.common import (
     TrainRecipe,
     average_scores,
     best_and_last,
@@ -48,11 +47,12 @@ from skelcmd.evaluate.protocols import (
     mean_std,
     new_classifier,
     resolve_streams,
-    step_lr,
     topk_accuracy,
 )
+from skelcmd.evaluate.features import evaluating, map_split, model_device
 from skelcmd.modalities import derive
 from skelcmd.model import CMD
+from skelcmd.schedule import step_lr
 from skelcmd.skeleton import Layout
 
 __all__ = ["FinetuneConfig", "StreamNet", "finetune_eval", "label_subset", "subset_split"]
@@ -244,8 +244,12 @@ def finetune_eval(
     stream: str = "all",
     device: torch.device | str | None = None,
     progress: bool = True,
+    trained: dict[str, nn.Module] | None = None,
 ) -> list[dict[str, Any]]:
     """Fine-tune the requested stream(s) once per seed; `model` itself is not modified.
+
+    `trained`, if given, is filled with the fine-tuned `StreamNet` of every computed stream
+    of the first seed (on the CPU, in eval mode), what `skelcmd finetune --save` keeps.
 
     One result per reported stream ("ensemble" last): {"protocol": "finetune", "stream",
     "label_fraction", "num_labelled", "seeds", "top1", "top5" (means over seeds of the last
@@ -264,9 +268,12 @@ def finetune_eval(
     per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in report}
     labelled = 0
     for seed in config.seeds:
-        history, labelled, _ = _run_seed(
+        history, labelled, nets = _run_seed(
             model, dataset, config, streams, ensemble, seed, device, progress
         )
+        if trained is not None and seed == config.seeds[0]:
+            trained.update({m: copy.deepcopy(nets[m]).cpu().eval() for m in streams})
+        del nets
         for name in report:
             per_seed[name].append({"seed": seed, **best_and_last(history, name)})
     results = []

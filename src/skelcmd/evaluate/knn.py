@@ -1,4 +1,4 @@
-"""k-nearest-neighbour action retrieval on frozen features (PAPER.md: 1-NN, cosine).
+"""k-nearest-neighbour retrieval on frozen features (docs/method.md#knn-retrieval: 1-NN, cosine).
 
 The train split is the gallery, the test split the queries. Similarities are computed block by
 block, `chunk` queries x `chunk` gallery samples at a time, keeping a running top-k per query,
@@ -21,9 +21,10 @@ from torch import Tensor
 
 from skelcmd.data.format import Dataset
 from skelcmd.errors import UserError
+from skelcmd.evaluate.common import resolve_streams
 from skelcmd.evaluate.features import extract_streams, model_device
-from skelcmd.evaluate.protocols import resolve_streams
 from skelcmd.model import CMD
+from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 
 __all__ = ["KNNConfig", "knn_accuracy", "knn_eval", "knn_topk", "knn_vote"]
 
@@ -34,8 +35,8 @@ class KNNConfig:
 
     ks: list[int] = field(default_factory=lambda: [1])  # several at once: [1, 5, 20]
     chunk: int = 4096  # queries and gallery samples per similarity block
-    test_crop: float = 0.95
-    frames: int = 64
+    test_crop: float = EVAL_CROP
+    frames: int = EVAL_FRAMES
     batch_size: int = 256  # clips per feature-extraction batch
     workers: int = 0
     seed: int = 0  # only for a random-init encoder

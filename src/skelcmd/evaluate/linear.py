@@ -1,4 +1,4 @@
-"""Linear evaluation: a linear classifier on the frozen encoder's features (PAPER.md).
+"""Linear evaluation: a linear classifier on frozen features (docs/method.md#linear-evaluation).
 
 Recipe (`LinearConfig` defaults, the reference's): the encoder in
 eval mode (BatchNorm uses its running statistics) and never updated; only Linear(feat_dim,
@@ -34,8 +34,9 @@ as the raw probe elsewhere (benchmarks/README.md, "Issue 16").
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +49,7 @@ from skelcmd.augment import crop_resize
 from skelcmd.data.format import Dataset, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError
-from skelcmd.evaluate.features import evaluating, extract_streams, model_device
-from skelcmd.evaluate.protocols import (
+from skelcmd.evaluate.common import (
     TrainRecipe,
     assert_unchanged,
     average_scores,
@@ -58,10 +58,12 @@ from skelcmd.evaluate.protocols import (
     new_classifier,
     resolve_streams,
     snapshot,
-    step_lr,
     topk_accuracy,
 )
+from skelcmd.evaluate.features import evaluating, extract_streams, model_device
+from skelcmd.evaluate.finetune import StreamNet
 from skelcmd.model import CMD
+from skelcmd.schedule import step_lr
 
 __all__ = ["FEATURE_NORMS", "LinearConfig", "linear_eval"]
 
@@ -207,8 +209,19 @@ def linear_eval(
     stream: str = "all",
     device: torch.device | str | None = None,
     progress: bool = True,
+    features: Mapping[str, Mapping[str, Tensor]] | None = None,
+    trained: dict[str, nn.Module] | None = None,
 ) -> list[dict[str, Any]]:
     """Linear evaluation of the requested stream(s) of `model` on `dataset`.
+
+    `trained`, if given, is filled with the trained classifier of every computed stream: a
+    CPU `StreamNet` (a copy of the frozen encoder, then the head Sequential(feature norm,
+    Linear) after the last epoch), what `skelcmd linear --save` keeps.
+
+    `features` may hold centre-crop features already computed for a split, by split name then
+    stream ({"test": {"joint": (N, D)}, ...}); they must be `extract_streams` of this model with
+    `config.test_crop` and `config.frames` (callers that probe one model several ways compute
+    them once). Splits not given are computed here.
 
     One result per reported stream ("ensemble" last): {"protocol": "linear", "stream", "top1",
     "top5" (last epoch), "best_top1", "best_top5", "best_epoch", "last_epoch", "reported" (what
@@ -221,7 +234,9 @@ def linear_eval(
     config.validate()
     device = model_device(model) if device is None else torch.device(device)
     with evaluating(model.to(device)):
-        return _linear_eval(model, dataset, config, stream, device, progress)
+        return _linear_eval(
+            model, dataset, config, stream, device, progress, features or {}, trained
+        )
 
 
 def _linear_eval(
@@ -231,19 +246,26 @@ def _linear_eval(
     stream: str,
     device: torch.device,
     progress: bool,
+    given: Mapping[str, Mapping[str, Tensor]],
+    trained: dict[str, nn.Module] | None = None,
 ) -> list[dict[str, Any]]:
     tick = time.perf_counter()
+
+    def centre_crop(split_name: str) -> dict[str, Tensor]:
+        if split_name in given:
+            return {m: given[split_name][m].to(device) for m in streams}
+        return _centre_crop_features(model, dataset.split(split_name), streams, config, progress)
+
     streams, ensemble, report = resolve_streams(model.modalities, stream)
     encoders = nn.ModuleDict({m: model.branches[m].encoder_q for m in streams})
     before = snapshot(encoders)
 
     test = dataset.split(config.test_split)
-    test_feats = _centre_crop_features(model, test, streams, config, progress)
+    test_feats = centre_crop(config.test_split)
     test_labels = torch.as_tensor(test.labels, device=device)
     centre = None
     if config.cache_features or config.feature_norm == "standardize":
-        train = dataset.split(config.train_split)
-        centre = _centre_crop_features(model, train, streams, config, progress)
+        centre = centre_crop(config.train_split)
     init = torch.Generator().manual_seed(config.seed)
     heads = nn.ModuleDict(
         {
@@ -296,6 +318,10 @@ def _linear_eval(
         bar.set_postfix({name: f"{record[f'top1/{name}']:.1f}" for name in report})
     bar.close()
     assert_unchanged(encoders, before, "the encoder")
+    if trained is not None:
+        for m in streams:
+            encoder, head = (copy.deepcopy(x).cpu().eval() for x in (encoders[m], heads[m]))
+            trained[m] = StreamNet(encoder, m, model.layout, head, model.channels)
 
     seconds = time.perf_counter() - tick
     results = []

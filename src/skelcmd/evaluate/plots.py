@@ -16,6 +16,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from skelcmd.atomic import atomic_path
@@ -292,7 +293,8 @@ def tsne_pictures(
         labels_file = file.with_name(f"{file.stem}_labels.npy")
         if not file.is_file() or not labels_file.is_file():
             missing = file if not file.is_file() else labels_file
-            notes.append(f"No t-SNE picture of {file}: {missing} does not exist.")
+            what = "is a folder, not a file" if missing.is_dir() else "does not exist"
+            notes.append(f"No t-SNE picture of {file}: {missing} {what}.")
             continue
         meta = _embedding_meta(file.with_suffix(".json"))
         name = unique_name(f"tsne_{file.stem.removeprefix('embed_')}.png", used)
@@ -314,3 +316,63 @@ def tsne_pictures(
             continue
         images.append(f"![t-SNE of {file.name}]({name})")
     return images, notes
+
+
+def confusion_plot(confusion: np.ndarray, classes: Sequence[str], out: str | Path) -> Path:
+    """The (K, K) counts (rows: true class, columns: predicted) as a picture of row shares,
+    classes named on the axes when there are at most MAX_LEGEND of them."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    k = len(classes)
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    size = 3.2 + min(k, MAX_LEGEND) * 0.16
+    fig = Figure(figsize=(size + 1.0, size), dpi=110)
+    ax = fig.add_subplot()
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    if k <= MAX_LEGEND:
+        ax.set_xticks(range(k), classes, rotation=90, fontsize=6)
+        ax.set_yticks(range(k), classes, fontsize=6)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    correct = np.trace(confusion) / max(confusion.sum(), 1) * 100
+    ax.set_title(
+        f"confusion matrix ({int(confusion.sum())} clips, top-1 {correct:.1f} %)", fontsize=9
+    )
+    fig.tight_layout()
+    return save_figure(fig, Path(out))
+
+
+def timeline_plot(
+    timelines: Sequence[tuple[str, int, Sequence[tuple[int, int, int]], np.ndarray, Any]],
+    classes: Sequence[str],
+    window: int,
+    out: str | Path,
+    max_recordings: int = 8,
+) -> Path:
+    """Recognised actions over time: per recording (name, frames, segments (first, end,
+    label; -1 unlabelled), window starts, (W, K) probabilities) a bar of coloured segments
+    over the best probability of every window (at its centre). At most `max_recordings`."""
+    shown = list(timelines)[:max_recordings]
+    used = sorted({label for _, _, segments, _, _ in shown for *_, label in segments} - {-1})
+    palette = dict(zip(used, class_colors(max(len(used), 1)), strict=False))
+    fig = Figure(figsize=(9.0, 1.0 + 1.3 * len(shown)), dpi=110)
+    for row, (name, frames, segments, starts, probs) in enumerate(shown):
+        ax = fig.add_subplot(len(shown), 1, row + 1)
+        for first, end, label in segments:
+            color = palette.get(label, "#dddddd")
+            ax.axvspan(first, end, ymin=0.0, ymax=1.0, color=color, alpha=0.55, lw=0)
+        best = np.asarray(probs).max(axis=1)
+        ax.plot(np.asarray(starts) + window / 2, best, color="black", lw=0.8)
+        ax.set_xlim(0, frames)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("p", fontsize=7)
+        ax.set_title(name, fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    handles = [Patch(color=palette[k], label=classes[k]) for k in used]
+    handles.append(Patch(color="#dddddd", label="(unlabelled)"))
+    fig.axes[-1].set_xlabel("frame")
+    fig.legend(
+        handles=handles[:MAX_LEGEND], fontsize=6, loc="upper right", ncols=min(4, len(handles))
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return save_figure(fig, Path(out))

@@ -1,183 +1,60 @@
-"""What the protocols share: stream selection, recipes, accuracy, score ensembles, the frozen-
-encoder check, and `run_protocol`, the one call that runs a protocol from paths.
+"""The evaluation protocols by name, and `run_protocol`, the one call that runs one from paths.
 
-Streams: a model has the modalities it was pretrained with (joint, motion, bone); `stream`
-picks one of them, "ensemble" (the streams' scores or similarities averaged) or "all" (every
-stream, then the ensemble; each stream is computed once). Accuracies are percentages.
+`PROTOCOL_TABLE` is the single list of protocols: each name (`skelcmd.names.PROTOCOLS`) maps
+to its settings class and the function that runs it on a model and a data set. The command
+line, the demo and the accuracy benchmarks all go through it; adding a protocol is one entry.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
 
+from skelcmd.config import apply_overrides, from_dict, read_yaml
+from skelcmd.data.format import open_dataset
+from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
-
-STREAM_CHOICES = ("joint", "motion", "bone", "ensemble", "all")
-PROTOCOLS = ("knn", "linear", "finetune")
-
-
-class EncoderChanged(AssertionError):
-    """Internal error: a tensor of a frozen encoder changed during linear evaluation."""
-
-
-@dataclass
-class TrainRecipe:
-    """Training a classifier on clips (linear evaluation and fine-tuning share these fields)."""
-
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 80
-    milestones: list[int] = field(default_factory=lambda: [50, 70])  # lr x gamma at each
-    gamma: float = 0.1
-    crop_range: tuple[float, float] = (0.5, 1.0)  # train clips: crop ratio U(lo, hi)
-    min_frames: int = 64  # shortest train crop (whole clip if shorter), as the reference
-    test_crop: float = 0.95  # test clips: centre crop of this fraction of the valid frames
-    frames: int = 64  # every clip resized to this many frames
-    seed: int = 0  # data order, crops, classifier init (and a random-init encoder)
-    workers: int = 0  # DataLoader processes
-    eval_batch_size: int = 256  # clips per batch when computing test features / scores
-    train_split: str = "train"
-    test_split: str = "test"
-
-    def validate(self) -> None:
-        name = type(self).__name__
-        for key in ("batch_size", "epochs", "frames", "min_frames", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise UserError(f"{name}.{key} must be at least 1, not {getattr(self, key)}.")
-        if self.lr <= 0 or self.gamma <= 0:
-            raise UserError(f"{name}: lr and gamma must be > 0, not {self.lr} and {self.gamma}.")
-        for key in ("momentum", "weight_decay", "workers", "seed"):
-            if getattr(self, key) < 0:
-                raise UserError(f"{name}.{key} must be at least 0, not {getattr(self, key)}.")
-        if any(m < 1 for m in self.milestones):
-            raise UserError(f"{name}.milestones {self.milestones} must be epochs >= 1.")
-        low, high = self.crop_range
-        if not 0 < low <= high <= 1:
-            raise UserError(f"{name}.crop_range {list(self.crop_range)} must be 0 < lo <= hi <= 1.")
-        if not 0 < self.test_crop <= 1:
-            raise UserError(f"{name}.test_crop is {self.test_crop}; it must be in (0, 1].")
+from skelcmd.evaluate.batchnorm import recompute_batchnorm
+from skelcmd.evaluate.common import resolve_streams
+from skelcmd.evaluate.features import load_encoder_model
+from skelcmd.evaluate.finetune import FinetuneConfig, finetune_eval
+from skelcmd.evaluate.knn import KNNConfig, knn_eval
+from skelcmd.evaluate.linear import LinearConfig, linear_eval
 
 
-def resolve_streams(modalities: Sequence[str], stream: str) -> tuple[list[str], bool, list[str]]:
-    """(streams to compute, whether the ensemble is needed, names to report in order)."""
-    modalities = list(modalities)
-    if stream == "all":
-        ensemble = len(modalities) > 1
-        return modalities, ensemble, modalities + (["ensemble"] if ensemble else [])
-    if stream == "ensemble":
-        if len(modalities) < 2:
-            raise UserError(f"the ensemble needs two streams or more; this model has {modalities}.")
-        return modalities, True, ["ensemble"]
-    if stream in modalities:
-        return [stream], False, [stream]
-    raise UserError(
-        f"stream {stream!r} is not available: this model has {', '.join(modalities)}; choose "
-        "one of them, ensemble or all."
-    )
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol's settings class (with defaults and `validate()`) and the function that runs
+    it: `run(model, dataset, config, stream=..., progress=...) -> list of result dicts`."""
+
+    config_class: type
+    run: Callable[..., list[dict[str, Any]]]
 
 
-def step_lr(lr: float, epoch: int, milestones: Sequence[int], gamma: float) -> float:
-    """lr x gamma for every milestone passed (epochs count from 0)."""
-    return lr * gamma ** sum(epoch >= m for m in milestones)
-
-
-def topk_accuracy(scores: Tensor, labels: Tensor, ks: Sequence[int] = (1, 5)) -> list[float]:
-    """Percent of rows whose label is among the k highest scores, for each k (capped at C).
-
-    scores (N, C), labels (N,) -> one float per k.
-    """
-    top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices
-    hit = top == labels[:, None]
-    values = torch.stack([hit[:, :k].any(dim=1).float().mean() for k in ks]) * 100.0
-    return values.tolist()
-
-
-def average_scores(scores: Sequence[Tensor]) -> Tensor:
-    """The ensemble: the mean of the streams' (N, C) scores (softmax probabilities)."""
-    return torch.stack(list(scores)).mean(dim=0)
-
-
-def new_classifier(feat_dim: int, num_classes: int, generator: torch.Generator) -> nn.Linear:
-    """A fresh Linear(feat_dim, num_classes): weights N(0, 0.01^2), bias 0 (the reference's)."""
-    fc = nn.Linear(feat_dim, num_classes)
-    with torch.no_grad():
-        fc.weight.copy_(torch.randn(fc.weight.shape, generator=generator) * 0.01)
-        fc.bias.zero_()
-    return fc
-
-
-def snapshot(module: nn.Module) -> dict[str, Tensor]:
-    """A copy of every parameter and buffer (BatchNorm statistics included)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def assert_unchanged(module: nn.Module, before: dict[str, Tensor], what: str) -> None:
-    """Raise EncoderChanged if any tensor of `module` differs from `before` (MoCo's check)."""
-    now = module.state_dict()
-    changed = [k for k, v in before.items() if not torch.equal(now[k], v)]
-    if changed or set(now) != set(before):
-        raise EncoderChanged(
-            f"internal error: {what} changed during linear evaluation ({', '.join(changed[:5])}); "
-            "the encoder must stay frozen. Please report this."
-        )
-
-
-def best_and_last(history: Sequence[dict[str, Any]], stream: str) -> dict[str, Any]:
-    """Last-epoch top-1/top-5 and the best epoch's (by top-1, earliest on ties) of a stream."""
-    evaluated = [h for h in history if f"top1/{stream}" in h]
-    best = max(evaluated, key=lambda h: h[f"top1/{stream}"])
-    last = evaluated[-1]
-    return {
-        "top1": last[f"top1/{stream}"],
-        "top5": last[f"top5/{stream}"],
-        "last_epoch": last["epoch"],
-        "best_top1": best[f"top1/{stream}"],
-        "best_top5": best[f"top5/{stream}"],
-        "best_epoch": best["epoch"],
-    }
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    array = np.asarray(values, dtype=np.float64)
-    std = float(array.std(ddof=1)) if len(array) > 1 else 0.0
-    return float(array.mean()), std
-
-
-def finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise UserError(f"training diverged (a value became {value}); lower lr and retry.")
-    return value
+PROTOCOL_TABLE: dict[str, Protocol] = {
+    "knn": Protocol(KNNConfig, knn_eval),
+    "linear": Protocol(LinearConfig, linear_eval),
+    "finetune": Protocol(FinetuneConfig, finetune_eval),
+}
 
 
 def config_class(protocol: str) -> type:
-    """The config dataclass of a protocol: KNNConfig, LinearConfig or FinetuneConfig."""
-    from skelcmd.evaluate.finetune import FinetuneConfig
-    from skelcmd.evaluate.knn import KNNConfig
-    from skelcmd.evaluate.linear import LinearConfig
-
-    classes = {"knn": KNNConfig, "linear": LinearConfig, "finetune": FinetuneConfig}
-    if protocol not in classes:
-        raise UserError(f"unknown protocol {protocol!r}; choose one of {', '.join(classes)}.")
-    return classes[protocol]
+    """The settings class of a protocol: KNNConfig, LinearConfig or FinetuneConfig."""
+    if protocol not in PROTOCOL_TABLE:
+        raise UserError(
+            f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOL_TABLE)}."
+        )
+    return PROTOCOL_TABLE[protocol].config_class
 
 
 def load_eval_config(
     protocol: str, spec: str | Path | None = None, overrides: Sequence[str] = ()
 ) -> Any:
     """Defaults, then a YAML file or `eval/` preset (e.g. "semi"), then `key=value` overrides."""
-    from skelcmd.config import apply_overrides, from_dict, read_yaml
-
     values = read_yaml(spec, kind="eval") if spec else {}
     config = from_dict(config_class(protocol), apply_overrides(values, list(overrides)))
     config.validate()
@@ -195,21 +72,16 @@ def run_protocol(
     recompute_bn: bool = True,
     device: str | torch.device = "auto",
     progress: bool = True,
+    trained: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Open `data`, load `checkpoint` (or its random-init twin, seeded by `config.seed`) and run
     `protocol` ("knn", "linear", "finetune"); one result dict per reported stream.
 
     A random-init twin first gets BatchNorm statistics recomputed on `config.train_split`
     (`skelcmd.evaluate.batchnorm`; `recompute_bn=False` keeps the initial mean 0 / variance 1),
-    and its results say which in `bn_stats` ("train" or "init")."""
-    from skelcmd.data.format import open_dataset
-    from skelcmd.distributed import pick_device
-    from skelcmd.evaluate.batchnorm import recompute_batchnorm
-    from skelcmd.evaluate.features import load_encoder_model
-    from skelcmd.evaluate.finetune import finetune_eval
-    from skelcmd.evaluate.knn import knn_eval
-    from skelcmd.evaluate.linear import linear_eval
-
+    and its results say which in `bn_stats` ("train" or "init"). `trained` (linear and
+    finetune) is filled with the trained classifier of every stream (`skelcmd.evaluate.
+    classifier`)."""
     config = config_class(protocol)() if config is None else config
     dataset = open_dataset(data)
     model = load_encoder_model(
@@ -232,8 +104,10 @@ def run_protocol(
             workers=config.workers,
             progress=progress,
         )
-    run = {"knn": knn_eval, "linear": linear_eval, "finetune": finetune_eval}[protocol]
-    results = run(model, dataset, config, stream=stream, progress=progress)
+    keep = {} if trained is None else {"trained": trained}  # linear, finetune: trained nets
+    results = PROTOCOL_TABLE[protocol].run(
+        model, dataset, config, stream=stream, progress=progress, **keep
+    )
     for result in results:
         result.update(random_init=random_init, checkpoint=str(checkpoint))
         if random_init:

@@ -29,8 +29,8 @@ import numpy as np
 from skelcmd import __version__
 from skelcmd.atomic import atomic_path
 from skelcmd.errors import UserError
+from skelcmd.names import RECORDED_PROTOCOLS
 
-PROTOCOLS = ("knn", "linear", "finetune", "semi", "transfer")
 EVAL_DIR = "eval"
 DATASET_KEYS = ("path", "source", "benchmark", "split")
 
@@ -51,7 +51,7 @@ class Record:
     file a record was read from (not stored).
     """
 
-    protocol: str  # one of PROTOCOLS
+    protocol: str  # one of skelcmd.names.RECORDED_PROTOCOLS
     stream: str  # joint | motion | bone | ensemble
     dataset: dict[str, Any]  # path, source, benchmark, split (the evaluated split)
     top1: float
@@ -66,8 +66,10 @@ class Record:
     path: Path | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        if self.protocol not in RECORDED_PROTOCOLS:
+            raise ValueError(
+                f"protocol {self.protocol!r} is not one of {', '.join(RECORDED_PROTOCOLS)}"
+            )
         if not isinstance(self.stream, str) or not self.stream:
             raise ValueError(f"stream must be a non-empty string, got {self.stream!r}")
         missing = [key for key in DATASET_KEYS if key not in self.dataset]
@@ -183,7 +185,9 @@ def record_files(path: str | Path) -> list[Path]:
         return [path]
     if path.is_dir():
         found = {
-            p for p in path.glob(f"**/{EVAL_DIR}/*_*.json") if p.name.split("_")[0] in PROTOCOLS
+            p
+            for p in path.glob(f"**/{EVAL_DIR}/*_*.json")
+            if p.name.split("_")[0] in RECORDED_PROTOCOLS
         }
         return sorted(found)
     raise UserError(f"{path} does not exist; give run directories or record files.")

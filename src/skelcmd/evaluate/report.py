@@ -7,7 +7,8 @@ columns: one per data set ("source benchmark"). Cells are top-1 in percent, "mea
 seeds. Beside `report.md`: `accuracy.png` (pretrained vs random init per stream),
 `curves*.png` (every `history.json` found), `knn_curve*.png` (the learning curve of a history
 with kNN scores, `train.knn_every`) and `tsne_*.png` (every `embed_*.npy` found with its
-`*_labels.npy`, see `skelcmd.evaluate.embed`). A missing input skips its picture with a note.
+`*_labels.npy`, see `skelcmd.evaluate.embed`), and every `*_confusion.png` of `skelcmd
+predict` found, copied. A missing input skips its picture with a note.
 Linear rows say what the classifier saw (the paper's raw features, or standardized ones);
 random-init rows whether BatchNorm statistics were recomputed on the train split.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,9 +25,10 @@ from skelcmd import __version__
 from skelcmd.atomic import atomic_path, staged_outputs
 from skelcmd.errors import UserError
 from skelcmd.evaluate import plots
-from skelcmd.evaluate.records import EVAL_DIR, PROTOCOLS, Record, now_iso, read_records
+from skelcmd.evaluate.records import EVAL_DIR, Record, now_iso, read_records
+from skelcmd.names import BENCHMARK_ORDER, ENSEMBLE, RECORDED_PROTOCOLS, STREAMS
 
-STREAMS = ("joint", "motion", "bone", "ensemble")
+REPORTED_STREAMS = (*STREAMS, ENSEMBLE)
 TITLES = {
     "knn": "kNN",
     "linear": "linear",
@@ -33,7 +36,6 @@ TITLES = {
     "semi": "semi-supervised",
     "transfer": "transfer",
 }
-BENCHMARK_ORDER = ("xsub", "xview", "xset")
 MISSING = "–"
 MAX_PANELS = 12
 FEATURE_NORMS = {  # linear evaluation's `feature_norm`: what the classifier saw
@@ -55,7 +57,12 @@ def group_of(record: Record) -> tuple[tuple, str]:
     if k is not None and k != 1:
         label += f" (k={k})"
     label += FEATURE_NORMS.get(norm, f", {norm} features" if norm else "")
-    key = (PROTOCOLS.index(record.protocol), float(fraction or 0), str(k or ""), norm != "none")
+    key = (
+        RECORDED_PROTOCOLS.index(record.protocol),
+        float(fraction or 0),
+        str(k or ""),
+        norm != "none",
+    )
     return key, label
 
 
@@ -88,7 +95,8 @@ def _row_key(record: Record) -> RowKey:
 
 
 def _stream_rank(stream: str) -> tuple:
-    return (STREAMS.index(stream), "") if stream in STREAMS else (len(STREAMS), stream)
+    order = REPORTED_STREAMS
+    return (order.index(stream), "") if stream in order else (len(order), stream)
 
 
 def pick_latest(records: Sequence[Record]) -> tuple[dict[tuple, Record], list[str]]:
@@ -277,6 +285,10 @@ def build_report(
         ):
             images += found_images
             notes += found_notes
+        for picture in plots.find_below(inputs, "*_confusion.png"):  # from skelcmd predict
+            name = plots.unique_name(picture.name, used)
+            shutil.copyfile(picture, stage / name)
+            images.append(f"![confusion matrix of `skelcmd predict` ({picture.name})]({name})")
         if not records and not images:
             raise UserError(
                 f"nothing to report below {', '.join(map(str, inputs))}: no evaluation records "

@@ -121,7 +121,8 @@ def names_by_index(
     data gives (name None where it gives none).
 
     Without `spec` every label 0..K-1 must be named, and never two ways. With `spec` (as for
-    `resolve_class_names`) the names come from it, and must agree with those the data gives.
+    `resolve_class_names`) the names come from it, and must agree with those the data gives;
+    it may name more than K classes (all 400 of Kinetics for a subset of its clips), not fewer.
     """
     given: dict[int, str] = {}
     labels = set()
@@ -141,7 +142,8 @@ def names_by_index(
     if min(labels) < 0 or num_classes - 1 > MAX_LABEL:
         bad = min(labels) if min(labels) < 0 else num_classes - 1
         raise UserError(f"{where} has label {bad}; labels must lie in 0..{MAX_LABEL:,}.")
-    if spec is not None:
+    if spec is not None:  # it may name more classes than the labels present reach
+        num_classes = max(num_classes, len(spec_names(spec)))
         names = resolve_class_names(spec, num_classes, where, layout_name="")
         wrong = sorted(k for k, name in given.items() if names[k] != name)
         if wrong:

@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from skelcmd.channels import check_channels, num_channels
-from skelcmd.data.writer import DatasetWriter, stack_samples
-from skelcmd.errors import UserError
+from skelcmd.data.format import check_split_name, read_npy
+from skelcmd.data.values import FLOAT32_MAX, to_float32
+from skelcmd.data.writer import DatasetWriter, check_size, stack_samples
+from skelcmd.errors import UserError, excerpt, require_file
 from skelcmd.skeleton import Layout, get_layout
 from skelcmd.sources.classnames import ClassNamesSpec, resolve_class_names, spec_names
 from skelcmd.sources.rows import read_rows
@@ -49,20 +51,25 @@ class Clip:
     data: np.ndarray | None = None  # (C, T, V, M) float32 once read
 
 
+MAX_ID = 2**31 - 1  # ids are stored as int32
+
+
 def _integer(text: str, what: str, where: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         value = minimum - 1
-    if value < minimum:
-        raise UserError(f"{where}: {what} is {text!r}; expected an integer >= {minimum}.")
+    if not minimum <= value <= MAX_ID:
+        raise UserError(
+            f"{where}: {what} is {excerpt(text)}; expected an integer >= {minimum} and at most "
+            f"{MAX_ID}."
+        )
     return value
 
 
 def read_manifest(manifest: Path) -> list[Clip]:
     """The clips a manifest lists, its columns and values checked (the files not read yet)."""
-    if not manifest.is_file():
-        raise UserError(f"manifest {manifest} does not exist; give a CSV file path,label,split.")
+    require_file(manifest, "manifest", "give a CSV file path,label,split")
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -70,6 +77,11 @@ def read_manifest(manifest: Path) -> list[Clip]:
             rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"cannot read the manifest {manifest} ({exc}).") from None
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise UserError(
+            f"{manifest}: the header names {', '.join(twice)} twice; give each column once."
+        )
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
@@ -91,13 +103,18 @@ def read_manifest(manifest: Path) -> list[Clip]:
         path = path if path.is_absolute() else manifest.parent / path
         if path.suffix.lower() not in SUFFIXES:
             raise UserError(f"{where}: {row['path']} is not a {', '.join(SUFFIXES)} file.")
-        if path in seen:
-            raise UserError(f"{where}: {row['path']} is listed twice (also line {seen[path]}).")
-        seen[path] = line
+        same = path.resolve()  # one file under two spellings (a/../a, a link) is one clip
+        if same in seen:
+            raise UserError(
+                f"{where}: {row['path']} is listed twice (also line {seen[same]}, as the same "
+                "file); a clip in two places, or in train and test, would count twice."
+            )
+        seen[same] = line
         ids = {key: _integer(row[c], c, where, 0) for c, key in ID_COLUMNS.items() if c in columns}
         persons = row.get("person_count")
         persons = _integer(persons, "person_count", where, 1) if persons else None
-        clips.append(Clip(line, row["path"], path, row["label"], row["split"], ids, persons))
+        split = check_split_name(row["split"], where)
+        clips.append(Clip(line, row["path"], path, row["label"], split, ids, persons))
     if not clips:
         raise UserError(f"{manifest} lists no clips.")
     return clips
@@ -106,13 +123,12 @@ def read_manifest(manifest: Path) -> list[Clip]:
 def read_clip(clip: Clip, layout: Layout, channels: int, where: str) -> np.ndarray:
     """One clip's file as (C, T, V, M) float32."""
     v = layout.num_joints
-    if not clip.path.is_file():
-        raise UserError(f"{where}: {clip.path} does not exist.")
+    require_file(clip.path, f"{where}:")
     if clip.path.suffix.lower() == ".npy":
         try:
-            x = np.load(clip.path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise UserError(f"{where}: {clip.path} is not a readable .npy file ({exc}).") from None
+            x = read_npy(clip.path, fix="fix the file or remove it from the manifest")
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
         shape = x.shape
         if x.ndim == 3:
             x = x[None]
@@ -121,10 +137,11 @@ def read_clip(clip: Clip, layout: Layout, channels: int, where: str) -> np.ndarr
                 f"{where}: {clip.path} holds {x.dtype} {shape}; expected numbers of shape "
                 f"(T, {v}, {channels}) or (M, T, {v}, {channels}) for layout {layout.name!r}."
             )
-        if not np.isfinite(x).all():
-            raise UserError(f"{where}: {clip.path} holds NaN or infinite values.")
     else:
-        rows, lines = read_rows(clip.path)
+        try:
+            rows, lines = read_rows(clip.path)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
         per_person = v * channels
         width = rows.shape[1]
         if width % per_person and (width - 1) % per_person:
@@ -149,7 +166,13 @@ def read_clip(clip: Clip, layout: Layout, channels: int, where: str) -> np.ndarr
         raise UserError(
             f"{where}: person_count is {clip.persons} but {clip.path} holds {len(x)} person(s)."
         )
-    return np.ascontiguousarray(x.transpose(3, 1, 2, 0), dtype=np.float32)
+    sample = np.ascontiguousarray(to_float32(x.transpose(3, 1, 2, 0)))
+    if not np.isfinite(sample).all():
+        raise UserError(
+            f"{where}: {clip.path} holds NaN or infinite values, or values too large for float32 "
+            f"(beyond +-{FLOAT32_MAX:.1e})."
+        )
+    return sample
 
 
 def class_order(labels: list[str]) -> list[str]:
@@ -172,6 +195,7 @@ def import_clips(
     """Import the clips `manifest` lists into the data set `out` (see the module docstring):
     one split per value of the split column, data (N, C, T_max, V, M_max) float32, lengths,
     labels, names (the manifest's paths), `subjects` / `views` when the manifest has them."""
+    options = (class_names, layout)  # files among them are inputs that --overwrite must keep
     manifest, layout = Path(manifest), get_layout(layout)
     c = num_channels(check_channels(channels, "--channels"))
     clips = read_manifest(manifest)
@@ -193,8 +217,17 @@ def import_clips(
     splits: dict[str, list[Clip]] = {}
     for clip in clips:
         splits.setdefault(clip.split, []).append(clip)
-    t_max = max(clip.data.shape[1] for clip in clips)
-    m_max = max(clip.data.shape[3] for clip in clips)
+    longest = max(clips, key=lambda clip: clip.data.shape[1])
+    crowd = max(clips, key=lambda clip: clip.data.shape[3])
+    t_max, m_max = longest.data.shape[1], crowd.data.shape[3]
+    check_size(
+        Path(out),
+        (len(clips), c, t_max, layout.num_joints, m_max),
+        f"{len(clips):,} clips, each padded to the longest clip's {t_max:,} frames "
+        f"(line {longest.line}: {longest.name}) and to the {m_max:,} persons (line "
+        f"{crowd.line}: {crowd.name}) of the most crowded; cut those or import them apart",
+        in_memory=True,
+    )
     extra = {"manifest": manifest.name}
     with DatasetWriter(
         out,
@@ -206,6 +239,7 @@ def import_clips(
         overwrite=overwrite,
         channels=channels,
         inputs=[manifest, *{clip.path for clip in clips}],
+        options=options,
     ) as writer:
         for split, members in splits.items():
             writer.add_split(split, len(members), t_max, m_max).append(

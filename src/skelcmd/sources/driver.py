@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import multiprocessing.pool
+import os
+import signal
 import sys
 import threading
 import time
@@ -236,8 +239,7 @@ def run(
     (linear interpolation) or "cut" (their first `max_frames` frames kept); meta.json counts
     them as `num_resampled` / `num_cut`.
     """
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}.")
+    workers = bounded_workers(workers)
     if max_frames < 1:
         raise UserError(f"the maximum frame count must be at least 1, got {max_frames}.")
     out_dir, started = Path(out_dir), time.perf_counter()
@@ -350,11 +352,52 @@ def _outcomes(
             window.release()
             yield outcome
 
-    pool = multiprocessing.get_context().Pool(min(workers, len(jobs)), keep_freed_memory)
-    stack.enter_context(pool)
+    pool = start_pool(stack, min(workers, len(jobs)), keep_freed_memory)
     stack.callback(lambda: (stop.set(), window.release(len(payloads))))  # before terminate
     results = pool.imap(work, feed(), chunksize=chunk)
     return release()
+
+
+def bounded_workers(workers: int) -> int:
+    """`--workers` checked (at least 1) and capped at the CPUs this process may use, saying
+    so on stderr: every importer's pool is sized here."""
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}.")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    if workers > cpus:
+        print(f"skelcmd: --workers {workers} is more than the {cpus} CPUs this process may use; "
+              f"using {cpus}.", file=sys.stderr)  # fmt: skip
+    return min(workers, cpus)
+
+
+def start_pool(
+    stack: ExitStack, workers: int, initializer: Callable[[], None] | None = None
+) -> multiprocessing.pool.Pool:
+    """A pool of `workers` processes, closed with `stack`. A SIGTERM that comes while it forks
+    is held back (acting inside fork's locks, it was lost or deadlocked the next fork) and
+    acts as soon as the pool stands, so the run stops and `stack` terminates the workers."""
+    parent, held = os.getpid(), []
+
+    def hold(signum: int, frame: object) -> None:
+        if os.getpid() != parent:  # a new worker: end at once, as by default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        held.append(signum)
+
+    def pool() -> multiprocessing.pool.Pool:
+        return stack.enter_context(multiprocessing.get_context().Pool(workers, initializer))
+
+    try:
+        previous = signal.signal(signal.SIGTERM, hold)
+    except ValueError:  # not the main thread, where no signal handler runs
+        return pool()
+    try:
+        return pool()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if held:
+            os.kill(parent, signal.SIGTERM)
 
 
 def keep_freed_memory() -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +29,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from skelcmd.data.format import check_split_name
+from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter, stack_samples
 from skelcmd.errors import UserError
 from skelcmd.skeleton import OPENPOSE18
 from skelcmd.sources.classnames import ClassNamesSpec, names_by_index
+from skelcmd.sources.driver import bounded_workers, start_pool
 
 MAX_FRAMES = 300  # Kinetics clips are 10 s at 30 fps; ST-GCN's T
 PERSONS_IN = 5  # ST-GCN reads the first 5 persons of a frame ...
@@ -75,6 +77,8 @@ def read_clip(path: Path, max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, Any
         info = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path} is not a readable JSON file ({exc}).") from None
+    except RecursionError:
+        raise UserError(f"{path} is not a clip: its JSON is nested too deeply.") from None
     if not isinstance(info, dict):
         raise _fail(path, "it is not a JSON object")
     rows = _frame_rows(path, info.get("data"), max_frames)
@@ -115,15 +119,19 @@ def keep_persons(raw: np.ndarray, persons: int = PERSONS_OUT) -> np.ndarray:
 
 
 def _load(job: tuple[Path, int]) -> tuple[np.ndarray | None, int, Any]:
-    """(sample (3, T, 18, 2) float32 or None without any person, length, clip label_index)."""
-    path, max_frames = job
+    return load_clip(*job)
+
+
+def load_clip(path: Path, max_frames: int = MAX_FRAMES) -> tuple[np.ndarray | None, int, Any]:
+    """One clip as the import writes it: (sample (3, T, 18, 2) float32 or None without any
+    person, length, the clip's label_index)."""
     raw, label = read_clip(path, max_frames)
     x = keep_persons(raw)
     present = (x[2] != 0).any(axis=(1, 2))  # (T,) a person with a non-zero score
     if not present.any():
         return None, 0, label
     length = int(len(present) - np.argmax(present[::-1]))
-    return x[:, :length].astype(np.float32), length, label
+    return to_float32(x[:, :length]), length, label  # beyond float32: refused by the writer
 
 
 def _read_labels(label_file: Path) -> dict[str, dict[str, Any]]:
@@ -131,6 +139,8 @@ def _read_labels(label_file: Path) -> dict[str, dict[str, Any]]:
         labels = json.loads(Path(label_file).read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"label file {label_file} is not a readable JSON file ({exc}).") from None
+    except RecursionError:
+        raise UserError(f"label file {label_file} is nested too deeply to be one.") from None
     ok = isinstance(labels, dict) and all(
         isinstance(v, dict)
         and isinstance(v.get("label_index"), int)
@@ -186,13 +196,14 @@ def import_kinetics(
     (N, 3, max_frames, 18, 2) float32 xy+score, lengths, labels (label_index), names (video
     ids). Class names come from the label files, or `class_names` (e.g. label_name.txt).
     """
+    if split is not None:
+        check_split_name(split, "--split")
     parts = {split or _split_of(Path(label_file)): (Path(clips_dir), Path(label_file))}
     if test is not None:
         if "test" in parts:
             raise UserError("the first clips folder is already the test split; give --split train.")
         parts["test"] = (Path(test[0]), Path(test[1]))
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}.")
+    workers = bounded_workers(workers)
     labels = {name: _read_labels(files) for name, (_, files) in parts.items()}
     names = names_by_index(
         (
@@ -221,6 +232,7 @@ def import_kinetics(
         overwrite=overwrite,
         channels="xy+score",
         inputs=inputs,
+        options=[class_names],
     ) as writer:
         for name, clips in jobs.items():
             summary.written[name] = _write_split(
@@ -279,7 +291,7 @@ def _write_split(
     with contextlib.ExitStack() as stack:
         loaded = map(_load, jobs)
         if workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context().Pool(workers))
+            pool = start_pool(stack, min(workers, len(jobs)))
             loaded = pool.imap(_load, jobs, chunksize=8)
         for path, (x, length, label) in tqdm(
             zip(files, loaded, strict=True), total=len(files), desc=split, unit="clip", disable=None

@@ -1,7 +1,7 @@
 """The preprocessing pipelines every source shares (`PREPROCESS`), and the tracked one.
 
 - "reference" (the default of `prepare` and `import utd-mhad`): the CMD reference's data_gen
-  and 2s-AGCN `pre_normalization`, step by step as PAPER.md states it; its steps live in
+  and 2s-AGCN `pre_normalization`, step by step (docs/method.md#data-pipeline); its steps live in
   `skelcmd.sources.normalize_reference`.
 - "tracked-first-frame" (skelcmd's earlier pipeline, this module): bodies tracked by bodyID,
   the 2 with the most motion kept; frames where nobody is present dropped and the rest
@@ -24,13 +24,11 @@ import math
 import numpy as np
 
 from skelcmd.errors import UserError
+from skelcmd.names import IMPORT_PREPROCESS, NONE, PREPROCESS, REFERENCE, TRACKED
 from skelcmd.skeleton import NTU25, BodyFrame, Layout
 from skelcmd.sources.normalize_reference import reference_sample
 from skelcmd.sources.ntu_parse import RawSkeleton
 
-REFERENCE, TRACKED, NONE = "reference", "tracked-first-frame", "none"
-PREPROCESS = (REFERENCE, TRACKED)  # what `prepare` offers
-IMPORT_PREPROCESS = (*PREPROCESS, NONE)  # what importers offer
 VIEW = {  # what each pipeline does to the view, for meta.json
     REFERENCE: "person 1's origin joint (NTU-25: spine-middle) subtracted in every frame; "
     "rotated twice by person 1's frame 0: hip->spine onto +z, then the shoulders onto +x",

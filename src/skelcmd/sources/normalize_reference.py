@@ -1,5 +1,5 @@
 """The reference preprocessing, vectorised: the CMD data_gen scripts with 2s-AGCN's
-`pre_normalization`, as PAPER.md ("Data sets and splits") states it step by step.
+`pre_normalization`, as docs/method.md#data-pipeline states it step by step.
 
 Arrays here are float64 (M, T, V, 3): persons, frames, joints, xyz (the reference's own
 order). "Empty" means a coordinate SUM of zero, exactly as the reference tests it: a frame

@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 from tqdm import tqdm
 
-from skelcmd.data.format import npy_reason
+from skelcmd.data.format import npy_reason, read_npy_header
 from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError, require_file
@@ -37,27 +37,21 @@ SPLITS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
 X_FORMATS = ("auto", "ntmvc", "nctvm")
 
 
-def _read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def _read_header(
+    archive: zipfile.ZipFile, f: IO[bytes], key: str, where: str
+) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """The header of member `key` (open as `f`), checked against the member's size."""
     try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            header = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            header = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        return read_npy_header(f, archive.getinfo(f"{key}.npy").file_size)
     except ValueError as exc:
-        raise UserError(f"{where} is not a readable .npy member ({npy_reason(exc)}).") from None
-    if any(size < 0 for size in header[0]):
-        raise UserError(
-            f"{where} is not a readable .npy member: its header gives the shape {header[0]}, "
-            "with a negative size; the archive is damaged, re-create it."
-        )
-    return header
+        reason = npy_reason(exc)
+        raise UserError(f"{where} is not a readable .npy member ({reason}).") from None
 
 
 def _read_full(archive: zipfile.ZipFile, key: str, where: str) -> np.ndarray:
     with archive.open(f"{key}.npy") as f:
+        _read_header(archive, f, key, where)
+        f.seek(0)
         try:
             return np.lib.format.read_array(f, allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -70,14 +64,14 @@ def _iter_chunks(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (start, rows) of member `key` in blocks of `chunk` rows, reading only those rows."""
     with archive.open(f"{key}.npy") as f:
-        shape, fortran, dtype = _read_header(f, where)
+        shape, fortran, dtype = _read_header(archive, f, key, where)
     if fortran:  # rows are not contiguous: read the whole member (rare; np.save writes C order)
         whole = _read_full(archive, key, where)
         for start in range(0, len(whole), chunk):
             yield start, np.ascontiguousarray(whole[start : start + chunk])
         return
     with archive.open(f"{key}.npy") as f:
-        _read_header(f, where)
+        _read_header(archive, f, key, where)
         row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         for start in range(0, shape[0], chunk):
             n = min(chunk, shape[0] - start)
@@ -207,6 +201,7 @@ def import_npz(
     file, out = Path(file), Path(out)
     if x_format not in X_FORMATS:
         raise UserError(f"unknown x format {x_format!r}; use one of {', '.join(X_FORMATS)}.")
+    options = (class_names, layout)  # files among them are inputs that --overwrite must keep
     layout = get_layout(layout)
     check_import_preprocess(preprocess, layout, align)
     require_file(file, "archive", "give the .npz file to import")
@@ -231,7 +226,7 @@ def import_npz(
             labels[split], width = _labels(_read_full(archive, y_key, y_where), y_where)
             widths[y_key] = width
             with archive.open(f"{x_key}.npy") as f:
-                shape, _, dtype = _read_header(f, f"{file}:{x_key}")
+                shape, _, dtype = _read_header(archive, f, x_key, f"{file}:{x_key}")
             if dtype.kind not in "biuf":
                 raise UserError(f"{file}:{x_key} has dtype {dtype}; expected numbers.")
             if shape[0] != len(labels[split]):
@@ -256,6 +251,7 @@ def import_npz(
             extra=extra,
             overwrite=overwrite,
             inputs=[file],
+            options=options,
         ) as writer:
             for split, (x_key, _) in SPLITS.items():
                 n, fmt, t, m = geometry[split]

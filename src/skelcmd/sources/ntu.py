@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from skelcmd.errors import UserError
+from skelcmd.names import BENCHMARKS as NAMED_BENCHMARKS
 from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
 from skelcmd.sources.normalize import (
     REFERENCE,
@@ -36,12 +37,12 @@ from skelcmd.sources.ntu_parse import parse_skeleton
 SUFFIX = ".skeleton"
 NAME_PATTERN = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 DATASETS = ("ntu60", "ntu120")
-BENCHMARKS = {"ntu60": ("xsub", "xview"), "ntu120": ("xsub", "xset")}
+BENCHMARKS = {name: NAMED_BENCHMARKS[name] for name in ("ntu60", "ntu120")}
 NUM_CLASSES = {"ntu60": 60, "ntu120": 120}
 _SUBJECTS_60 = "1 2 4 5 8 9 13 14 15 16 17 18 19 25 27 28 31 34 35 38"
 _SUBJECTS_120 = "45 46 47 49 50 52 53 54 55 56 57 58 59 70 74 78 80 81 82 83 84 85 86 89 91 92 93 \
 94 95 97 98 100 103"
-TRAIN_SUBJECTS = {  # the x-sub training subjects of PAPER.md
+TRAIN_SUBJECTS = {  # the x-sub training subjects (docs/method.md#data-sets-and-splits)
     "ntu60": tuple(map(int, _SUBJECTS_60.split())),
     "ntu120": tuple(map(int, f"{_SUBJECTS_60} {_SUBJECTS_120}".split())),
 }
@@ -77,7 +78,7 @@ def parse_names(names: Sequence[str]) -> NtuNames:
 def is_train(names: NtuNames, dataset: str, benchmark: str) -> np.ndarray:
     """(N,) bool: which samples are in the training split of the benchmark, else test.
 
-    x-sub: the training subjects of PAPER.md; x-view (NTU-60): cameras 2 and 3; x-set
+    x-sub: the subjects of docs/method.md#data-sets-and-splits; x-view (NTU-60): cameras 2, 3; x-set
     (NTU-120): even setup ids.
     """
     if benchmark == "xsub":
@@ -174,8 +175,9 @@ def _select(stems: list[str], dataset: str) -> tuple[np.ndarray, list[Exclusion]
     return keep, excluded
 
 
-def _work(payload: tuple) -> Outcome:
-    """Worker: parse, select bodies, process one file."""
+def prepare_skeleton_file(payload: tuple) -> Outcome:
+    """The per-file work of `prepare_ntu`'s workers: parse one .skeleton file, select its bodies
+    and process them. `payload` is (path, stem, label, ids, align, max_frames, preprocess)."""
     path, stem, label, ids, align, max_frames, preprocess = payload
     try:
         raw = parse_skeleton(path)
@@ -217,7 +219,7 @@ def prepare_ntu(
     and line, and nothing is written. `preprocess`: one of `normalize.PREPROCESS`;
     `align=False` skips its centring and rotation (camera coordinates).
 
-    "reference" (PAPER.md): body records fill 4 slots by their order in each frame, the 2 of
+    "reference" (docs/method.md#data-pipeline): body records fill 4 slots in file order, the 2 of
     most motion energy are kept; the first `max_frames` frames, then 2s-AGCN's
     `pre_normalization`; lengths = the file's frame count (at most `max_frames`: longer files
     are cut, where the reference would fail). "tracked-first-frame": bodies by bodyID, null
@@ -265,7 +267,7 @@ def prepare_ntu(
     return run(
         out_dir,
         jobs,
-        _work,
+        prepare_skeleton_file,
         source=dataset,
         class_names=class_names(dataset),
         benchmarks=chosen,

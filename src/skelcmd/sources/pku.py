@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from skelcmd.errors import UserError, excerpt, looks_binary, require_file
+from skelcmd.names import BENCHMARKS as NAMED_BENCHMARKS
 from skelcmd.sources.driver import Exclusion, Job, Outcome, PrepareSummary, Sample, run
 from skelcmd.sources.normalize import (
     REFERENCE,
@@ -36,7 +37,7 @@ from skelcmd.sources.normalize import (
 from skelcmd.sources.ntu import _resource, check_benchmarks
 from skelcmd.sources.ntu_parse import parse_numbers, tokenize
 
-BENCHMARKS = ("xsub", "xview")
+BENCHMARKS = NAMED_BENCHMARKS["pku-mmd"]
 NUM_CLASSES = 51
 NUM_VALUES = 150  # 2 persons x 25 joints x xyz
 VIEWS = {"L": 1, "M": 2, "R": 3}

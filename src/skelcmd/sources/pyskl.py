@@ -211,6 +211,7 @@ def import_pyskl(
         )
     first = by_dir[members["train"][0]].get("keypoint")
     two_d = isinstance(first, np.ndarray) and first.ndim == 4 and first.shape[-1] == 2
+    options = (class_names, layout)  # files among them are inputs that --overwrite must keep
     layout = get_layout(layout if layout is not None else "coco17" if two_d else "ntu25")
     check_import_preprocess(preprocess, layout, align)
     if two_d and preprocess != NONE:
@@ -241,6 +242,7 @@ def import_pyskl(
         extra=extra,
         overwrite=overwrite,
         inputs=[file],
+        options=options,
         channels=channels,
     ) as writer:
         for out_split, names in members.items():

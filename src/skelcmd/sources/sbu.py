@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter, stack_samples
 from skelcmd.errors import UserError
 from skelcmd.skeleton import SBU15
@@ -92,7 +93,7 @@ def read_sequence(path: Path) -> np.ndarray:
         k = int(np.argmax(np.diff(frames) <= 0)) + 1
         raise UserError(f"{path}, line {lines[k]}: frame number {frames[k]:g} does not increase.")
     xyz = rows[:, 1:].reshape(len(rows), PERSONS, SBU15.num_joints, 3)  # (T, M, V, 3)
-    return to_metres(xyz).transpose(3, 0, 2, 1).astype(np.float32)  # (3, T, V, M)
+    return to_float32(to_metres(xyz).transpose(3, 0, 2, 1))  # (3, T, V, M); the writer checks
 
 
 def scan(raw_dir: Path) -> list[Recording]:

@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.data.writer import write_dataset
+from skelcmd.data.writer import machine_memory, write_dataset
 from skelcmd.errors import UserError
+from skelcmd.names import BENCHMARKS as NAMED_BENCHMARKS
 from skelcmd.skeleton import NTU25
 from skelcmd.sources.normalize import (
     IMPORT_PREPROCESS,
@@ -267,6 +268,13 @@ def generate(
         raise UserError(f"synthetic data: max_frames must be at least 10, not {max_frames}.")
     if noise < 0 or not 0 <= drop_prob < 1:
         raise UserError("synthetic data: noise must be >= 0 and drop_prob within [0, 1).")
+    need = num_samples * 3 * max_frames * 25 * 2 * 4 * 3  # float32, held in about 3 copies
+    if need > machine_memory():
+        raise UserError(
+            f"synthetic data: {num_samples:,} samples need about {need / 1e9:,.0f} GB of memory "
+            f"while they are generated; this machine has {machine_memory() / 1e9:,.0f} GB. Give "
+            "fewer samples (--samples)."
+        )
     labels = np.arange(num_samples) % len(ACTIONS)
     repetition = np.arange(num_samples) // len(ACTIONS)
     subjects = (repetition % num_subjects + 1).astype(np.int32)
@@ -309,7 +317,7 @@ def write_synthetic(
     *,
     num_samples: int = 2000,
     seed: int = 0,
-    benchmarks: list[str] | tuple[str, ...] = ("xsub", "xview"),
+    benchmarks: list[str] | tuple[str, ...] = NAMED_BENCHMARKS["synthetic"],
     overwrite: bool = False,
     preprocess: str = REFERENCE,
     align: bool = True,
