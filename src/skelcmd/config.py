@@ -137,7 +137,10 @@ class OptimConfig:
 class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # mixed precision, used on CUDA only
+    # autocast on CUDA (skelcmd.precision): auto = bfloat16 on GPUs of compute capability 8.0
+    # and up, else float16 with a GradScaler; float16 or bfloat16 as named; true = float16;
+    # false = float32. (The CPU's precision is train.cpu_bf16.)
+    amp: bool | str = "auto"
     checkpoint_every: int = 5  # epochs between numbered checkpoints (last.pt every epoch)
     log_every: int = 20  # steps between TensorBoard points
     sync_bn: bool = False  # SyncBatchNorm across processes
@@ -149,6 +152,10 @@ class TrainConfig:
     # auto = where a short probe at start finds bfloat16 matrix products at least 1.5x as fast
     # as float32 ones; true always; false never.
     cpu_bf16: bool | str = "auto"
+    # The GRU encoders' path on the CPU: batched (all modalities in one recurrence), nn_gru
+    # (PyTorch's nn.GRU, one GRU after another) or auto = the faster of the two in a probe of
+    # one forward + backward at start (skelcmd.precision.choose_recurrence).
+    cpu_recurrence: str = "auto"
 
 
 @dataclass
@@ -206,6 +213,16 @@ class PretrainConfig:
                 raise UserError(f"{key} must be positive, not {value}.")
         if self.train.cpu_bf16 not in (True, False, "auto"):
             raise UserError(f"train.cpu_bf16 is {self.train.cpu_bf16!r}; use auto, true or false.")
+        if self.train.amp not in (True, False, "auto", "float16", "bfloat16"):
+            raise UserError(
+                f"train.amp is {self.train.amp!r}; use auto, float16, bfloat16, true (float16) "
+                "or false."
+            )
+        if self.train.cpu_recurrence not in ("auto", "batched", "nn_gru"):
+            raise UserError(
+                f"train.cpu_recurrence is {self.train.cpu_recurrence!r}; use auto, batched or "
+                "nn_gru."
+            )
         if not 0 <= self.model.momentum < 1:
             raise UserError(f"model.momentum must be in [0, 1), not {self.model.momentum}.")
 

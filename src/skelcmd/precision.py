@@ -1,16 +1,27 @@
-"""Mixed precision as training runs it: which autocast dtype a device gets, decided at start.
+"""What training runs on its device, decided once at start: the precision and the GRU path.
 
-- CUDA: float16 autocast where `train.amp` is set (training adds a GradScaler).
-- CPU: bfloat16 autocast where `train.cpu_bf16` says so. `auto` decides by measurement, not by
-  the CPU's name: the first time it is asked, `bf16_speedup` times the matrix products of the
-  GRU encoders (a layer's input projection, one frame's recurrent products) in float32 and in
-  bfloat16, and bfloat16 is used where it is at least `BF16_PAYS` times as fast. CPUs with
-  bfloat16 dot-product or matrix units (AVX512-BF16, AMX, Arm BF16) pass; on others bfloat16
-  is emulated and slower, and training stays float32.
+Precision, the dtype of training's autocast (the weights, their gradients, the optimizer's
+state, the queues and the losses stay float32 whatever it is: `skelcmd.losses`,
+`skelcmd.queue`; only autocast's ops, the matrix products, run in the low precision):
 
-Either way the weights, their gradients and the optimizer's state stay float32 and the losses
-are computed in float32 (`skelcmd.losses`): only autocast's ops (the matrix products) and the
-GRU recurrence's products (`skelcmd.encoders.recurrence`) run in the low precision.
+- CUDA, `train.amp`: `auto` picks bfloat16 on GPUs that compute it natively (compute
+  capability 8.0 and up) and float16 on older ones; `float16` and `bfloat16` as named; `true`
+  is float16 (what it meant before `auto`); `false` float32. Training adds a GradScaler to
+  float16 only: bfloat16 has float32's range, so its gradients do not underflow.
+  `cuda_autocast_dtype` is that rule, a function of the setting and the capability alone.
+- CPU, `train.cpu_bf16`: bfloat16 autocast where it says so. `auto` decides by measurement,
+  not by the CPU's name: the first time it is asked, `bf16_speedup` times the matrix products
+  of the GRU encoders (a layer's input projection, one frame's recurrent products) in float32
+  and in bfloat16, and bfloat16 is used where it is at least `BF16_PAYS` times as fast. CPUs
+  with bfloat16 dot-product or matrix units (AVX512-BF16, AMX, Arm BF16) pass; on others
+  bfloat16 is emulated and slower, and training stays float32.
+
+The GRU path on the CPU, `train.cpu_recurrence` (`choose_recurrence`): `batched` steps all
+modalities' GRUs in one recurrence (`skelcmd.encoders.recurrence`), `nn_gru` runs each GRU
+through PyTorch's `nn.GRU` (the path GPUs always take, with cuDNN). Which is faster depends
+on the CPU's matrix libraries (benchmarks/README.md), so `auto` measures: one forward and
+backward of the run's own query encoders, at its batch size and in its precision, each way,
+and takes the faster. Models too small for it to matter skip the probe and run batched.
 """
 
 from __future__ import annotations
@@ -18,16 +29,24 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from skelcmd.config import TrainConfig
 
 BF16_PAYS = 1.5  # bfloat16 products at least this many times as fast as float32 ones
+NATIVE_BF16 = (8, 0)  # the first CUDA compute capability with bfloat16 units (Ampere)
 
 # (batch, rows, inner, columns): a layer's input projection at hidden 256 (2048 frames x
 # samples), and one frame's recurrent products of 6 GRUs (3 modalities x 2) for 64 samples.
 _PROBE = ((1, 2048, 512, 1536), (6, 64, 256, 768))
+
+TINY_GFLOP = 2.0  # encoders whose forward + backward of a batch costs less are not probed
+PROBE_SECONDS = 0.2  # the length of one timed pass of the recurrence probe (frames adjusted)
+RECURRENCES = ("batched", "nn_gru")
 
 
 @functools.cache
@@ -61,11 +80,25 @@ def bf16_speedup(repeats: int = 3, rounds: int = 3) -> float:
     return best[torch.float32] / best[torch.bfloat16]
 
 
+def cuda_autocast_dtype(amp: bool | str, capability: tuple[int, int]) -> torch.dtype | None:
+    """The autocast dtype of `train.amp` on a GPU of compute `capability` (major, minor)."""
+    if amp is False:
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if tuple(capability) >= NATIVE_BF16 else torch.float16
+    return torch.bfloat16 if amp == "bfloat16" else torch.float16
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int]:
+    """The compute capability of a CUDA device (a function of its own, for tests to stub)."""
+    return torch.cuda.get_device_capability(device)
+
+
 def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
     """The dtype of training's autocast on `device` (`train.amp`, `train.cpu_bf16`), or None
     for float32 throughout. Other devices than CUDA and the CPU train in float32."""
     if device.type == "cuda":
-        return torch.float16 if train.amp else None
+        return cuda_autocast_dtype(train.amp, cuda_capability(device))
     if device.type != "cpu":
         return None
     bf16 = train.cpu_bf16
@@ -77,13 +110,125 @@ def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | No
 def describe(train: TrainConfig, device: torch.device) -> str:
     """One line for the training log: the precision chosen and why."""
     dtype = autocast_dtype(train, device)
+    name = {None: "float32", torch.float16: "float16 autocast with a GradScaler"}
+    chosen = name.get(dtype, f"{str(dtype).removeprefix('torch.')} autocast")
+    if device.type == "cuda":
+        major, minor = cuda_capability(device)
+        setting = str(train.amp).lower()
+        return f"precision on {device}: {chosen} (train.amp={setting}, compute {major}.{minor})"
     if device.type != "cpu":
-        return f"precision on {device}: {'float16 autocast' if dtype else 'float32'}"
+        return f"precision on {device}: float32"
     if train.cpu_bf16 != "auto":
-        chosen = f"train.cpu_bf16={str(train.cpu_bf16).lower()}"
+        why = f"train.cpu_bf16={str(train.cpu_bf16).lower()}"
     else:
-        chosen = (
+        why = (
             f"auto: bfloat16 matrix products ran {bf16_speedup():.1f}x as fast as float32 in a "
             f"probe, {'at least' if dtype else 'under'} {BF16_PAYS}x"
         )
-    return f"precision on the CPU: {'bfloat16 autocast' if dtype else 'float32'} ({chosen})"
+    return f"precision on the CPU: {chosen} ({why})"
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """The GRU path chosen (`path`: batched or nn_gru) and why, for the log (`describe`)."""
+
+    path: str
+    why: str
+
+    def describe(self) -> str:
+        shown = {"batched": "batched recurrence", "nn_gru": "nn.GRU"}[self.path]
+        return f"GRU path on the CPU: {shown} ({self.why})"
+
+
+def has_recurrence(module: nn.Module) -> bool:
+    """Whether `module` is a GRU encoder that can take either path (it has `fused`)."""
+    return hasattr(module, "fused") and hasattr(module, "encode_together")
+
+
+def use_recurrence(model: nn.Module, path: str) -> None:
+    """Set every GRU encoder in `model` to `path` (batched or nn_gru)."""
+    if path not in RECURRENCES:
+        raise ValueError(f"GRU path {path!r} is not one of {RECURRENCES}")
+    for module in model.modules():
+        if has_recurrence(module):
+            module.fused = path == "batched"
+
+
+def pass_flops(encoders: Sequence[nn.Module], batch: int, frames: int) -> float:
+    """Multiply-add FLOPs of one forward and backward (3x the forward) of GRU `encoders` on
+    `batch` clips of `frames` frames: per layer two GRUs, 3 gates of input and recurrent
+    products per frame."""
+    total = 0
+    for e in encoders:
+        inputs = [e.input_size] + [2 * e.hidden] * (e.num_layers - 1)
+        total += sum(2 * 2 * 3 * (i + e.hidden) * e.hidden for i in inputs) * batch * frames
+    return 3.0 * total
+
+
+def choose_recurrence(
+    train: TrainConfig,
+    encoders: Sequence[nn.Module],
+    batch: int,
+    frames: int,
+    dtype: torch.dtype | None,
+    device: torch.device,
+) -> Recurrence | None:
+    """The GRU path for query `encoders` (one per modality) trained on batches of `batch` clips
+    of `frames` frames under autocast `dtype` (`train.cpu_recurrence`); None where there is no
+    choice (other encoders than GRUs, other devices than the CPU)."""
+    if device.type != "cpu" or not encoders or not all(map(has_recurrence, encoders)):
+        return None
+    if train.cpu_recurrence != "auto":
+        return Recurrence(train.cpu_recurrence, f"train.cpu_recurrence={train.cpu_recurrence}")
+    flops = pass_flops(encoders, batch, frames)
+    if flops < TINY_GFLOP * 1e9:
+        return Recurrence("batched", f"auto: a model this small is not measured ({flops:.1e} FLOP)")
+    seconds, probed = recurrence_seconds(encoders, batch, frames, dtype)
+    path = min(seconds, key=seconds.get)
+    times = ", ".join(f"{seconds[p]:.3f} s {p}" for p in RECURRENCES)
+    why = f"auto: forward + backward of {probed} of {frames} frames took {times}"
+    return Recurrence(path, why)
+
+
+def recurrence_seconds(
+    encoders: Sequence[nn.Module],
+    batch: int,
+    frames: int,
+    dtype: torch.dtype | None,
+    rounds: int = 3,
+) -> tuple[dict[str, float], int]:
+    """Seconds of one forward and backward of `encoders` on random clips, each way (best of
+    `rounds`, interleaved), and the frames timed: as many of `frames` as fit `PROBE_SECONDS`
+    per pass (the cost of both paths grows linearly with the frames). The encoders' weights,
+    gradients, BatchNorm statistics, `fused` flags and the global RNG are left as they were."""
+    generator = torch.Generator().manual_seed(0)
+    c, v, m = encoders[0].expected
+    modes = [(e, e.training, e.fused) for e in encoders]
+    params = [p for e in encoders for p in e.parameters() if p.requires_grad]
+
+    def once(path: str, length: int) -> float:
+        x = torch.randn((batch, c, length, v, m), generator=generator)
+        for e in encoders:
+            e.fused = path == "batched"
+        tick = time.perf_counter()
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            feats = type(encoders[0]).encode_together(encoders, [x] * len(encoders))
+            loss = sum(f.float().square().sum() for f in feats)
+        torch.autograd.grad(loss, params, allow_unused=True)
+        return time.perf_counter() - tick
+
+    try:
+        for e in encoders:
+            e.eval()  # BatchNorm reads its statistics instead of updating them
+        short = min(2, frames)
+        per_frame = max(once(path, short) for path in RECURRENCES) / short  # and warm-up
+        probed = max(short, min(frames, round(PROBE_SECONDS / max(per_frame, 1e-9))))
+        best = dict.fromkeys(RECURRENCES, math.inf)
+        for _ in range(rounds):
+            for path in RECURRENCES:
+                best[path] = min(best[path], once(path, probed))
+        return best, probed
+    finally:
+        for e, training, fused in modes:
+            e.train(training)
+            e.fused = fused

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from benchmarks.accuracy import grid, summary
 
+from benchmarks.accuracy import grid, summary
 from skelcmd.synthetic.generator import write_synthetic
 from tests.helpers.tiny import TINY
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+
 from benchmarks.accuracy import grid, summary
 from benchmarks.accuracy import run as accuracy_run
-
 from skelcmd.errors import UserError
 from tests.helpers.tiny import TINY
 

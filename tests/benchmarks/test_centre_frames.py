@@ -1,6 +1,7 @@
 """benchmarks/accuracy/centre_frames.py against a per-joint loop."""
 
 import numpy as np
+
 from benchmarks.accuracy import centre_frames
 
 

@@ -1,8 +1,8 @@
 """benchmarks/accuracy/raw_knn.py --streams: a stream split into its time-average and the rest."""
 
 import numpy as np
-from benchmarks.accuracy import raw_knn
 
+from benchmarks.accuracy import raw_knn
 from skelcmd.skeleton import get_layout
 
 

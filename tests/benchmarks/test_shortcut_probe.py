@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+
 from benchmarks.accuracy import shortcut_probe
 
 

@@ -221,7 +221,7 @@ def test_truncated_member(tmp_path: Path) -> None:
         zipfile.ZipFile(path, "a") as archive,  # a later same-named member wins on read
     ):
         archive.writestr("x_train.npy", buffer.getvalue()[:-100])
-    with pytest.raises(UserError, match="x_train is not a readable .npy member.*truncated"):
+    with pytest.raises(UserError, match=r"x_train is not a readable \.npy member.*truncated"):
         import_npz(path, tmp_path / "ds")
     _assert_no_output(tmp_path / "ds")
 
