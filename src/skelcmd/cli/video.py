@@ -1,12 +1,15 @@
 """From video to skelcmd: the options of `import openpose | mediapipe | mmpose | yolo-pose`
 (their entries are in `skelcmd.cli.importers.IMPORTERS`), and the commands `convert-layout`
-(`skelcmd.layout_map`) and `extract` (`skelcmd.sources.pose_estimators.extract`)."""
+(`skelcmd.layout_map`) and `extract` (`skelcmd.sources.pose_estimators.extract`, called by
+`skelcmd.cli.sources.run_source` as the importers are)."""
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from skelcmd.cli.options import add_command, add_overwrite, add_preprocess_options, positive_int
+from skelcmd.cli.sources import Source, run_source
 from skelcmd.names import IMPORT_PREPROCESS, NONE
 
 INPUT_HELP = {
@@ -103,21 +106,13 @@ def _convert_layout(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
-def _extract(args: argparse.Namespace) -> None:
-    from skelcmd.sources.pose_estimators.extract import extract
-
-    summary = extract(
-        args.videos,
-        args.out_dir,
-        python=args.python,
-        coordinates=args.coordinates,
-        landmarks=args.landmarks,
-        labels=args.labels,
-        persons=args.persons,
-        split=args.split,
-        overwrite=args.overwrite,
-    )
-    print(summary.format())
+EXTRACT = Source(
+    "extract",
+    "Estimate poses in videos with MediaPipe Pose (installed in an environment of its own; "
+    "nothing is downloaded) and write them as a data set.",
+    "skelcmd.sources.pose_estimators.extract:extract",
+    inputs=(("videos", "VIDEO", None),),
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -140,13 +135,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_preprocess_options(p, IMPORT_PREPROCESS, NONE)
     add_overwrite(p)
 
-    p = add_command(
-        commands,
-        "extract",
-        _extract,
-        "Estimate poses in videos with MediaPipe Pose (installed in an environment of its own; "
-        "nothing is downloaded) and write them as a data set.",
-    )
+    p = add_command(commands, EXTRACT.name, partial(run_source, EXTRACT), EXTRACT.help)
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("out_dir", metavar="OUT_DIR")
     p.add_argument(

@@ -219,30 +219,15 @@ def write_dataset(
     class_names: list[str] | tuple[str, ...],
     arrays: dict[str, Any],
     split_masks: dict[str, np.ndarray],
-    *,
-    source: str,
-    benchmark: str,
-    extra: dict[str, Any] | None = None,
-    overwrite: bool = False,
-    channels: str = "xyz",
-    inputs: Iterable[str | Path] = (),
+    **options: Any,
 ) -> Path:
     """Write in-memory samples as a data set, one split per boolean mask over the samples.
 
-    `arrays` holds `data` (N, C, T, V, M), `lengths`, `labels`, optional `names` and id fields.
+    `arrays` holds `data` (N, C, T, V, M), `lengths`, `labels`, optional `names` and id fields;
+    `options` are `DatasetWriter`'s keyword arguments (`source` and `benchmark` required).
     """
     names = arrays.get("names")
-    with DatasetWriter(
-        out,
-        layout,
-        class_names,
-        source=source,
-        benchmark=benchmark,
-        extra=extra,
-        overwrite=overwrite,
-        channels=channels,
-        inputs=inputs,
-    ) as writer:
+    with DatasetWriter(out, layout, class_names, **options) as writer:
         _, _, t_max, _, m = arrays["data"].shape
         for split, mask in split_masks.items():
             index = np.flatnonzero(mask)

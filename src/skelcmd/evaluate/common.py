@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from skelcmd.augment import crop_resize
 from skelcmd.errors import UserError
 from skelcmd.names import ALL, ENSEMBLE, EVAL_CROP, EVAL_FRAMES
 
@@ -64,6 +65,20 @@ class TrainRecipe:
             raise UserError(f"{name}.crop_range {list(self.crop_range)} must be 0 < lo <= hi <= 1.")
         if not 0 < self.test_crop <= 1:
             raise UserError(f"{name}.test_crop is {self.test_crop}; it must be in (0, 1].")
+
+    def train_clips(
+        self, data: Tensor, lengths: Tensor, device: torch.device, generator: torch.Generator
+    ) -> Tensor:
+        """A loader batch of clips moved to `device`, each cropped to a random share
+        U(crop_range) of its valid frames (at least min_frames) and resized to `frames`."""
+        return crop_resize(
+            data.to(device, non_blocking=True),
+            lengths.to(device),
+            self.crop_range,
+            self.min_frames,
+            self.frames,
+            generator=generator,
+        )
 
 
 def resolve_streams(modalities: Sequence[str], stream: str) -> tuple[list[str], bool, list[str]]:

@@ -128,26 +128,12 @@ def extract_features(
     model: CMD,
     split: Split,
     modality: str,
-    *,
-    batch_size: int = 256,
-    device: torch.device | str | None = None,
-    ratio: float = EVAL_CROP,
-    out_frames: int = EVAL_FRAMES,
-    workers: int = 0,
-    progress: bool = False,
+    **options: Any,
 ) -> Tensor:
-    """(N, D) frozen features of one modality for every sample of `split`, in split order."""
-    return extract_streams(
-        model,
-        split,
-        [modality],
-        batch_size=batch_size,
-        device=device,
-        ratio=ratio,
-        out_frames=out_frames,
-        workers=workers,
-        progress=progress,
-    )[modality]
+    """(N, D) frozen features of one modality for every sample of `split`, in split order;
+    `options` are those of `extract_streams` (batch_size, device, ratio, out_frames, workers,
+    progress)."""
+    return extract_streams(model, split, [modality], **options)[modality]
 
 
 def _describe(layout: Layout | None, persons: int | None, channels: str) -> str:

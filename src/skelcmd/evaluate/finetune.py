@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from skelcmd.augment import crop_resize
 from skelcmd.data.format import Dataset, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError
@@ -198,14 +197,7 @@ def _run_seed(
         nets.train()
         loss_sum = torch.zeros(len(streams), device=device)
         for data, lengths, labels in loader:
-            clips = crop_resize(
-                data.to(device, non_blocking=True),
-                lengths.to(device),
-                config.crop_range,
-                config.min_frames,
-                config.frames,
-                generator=crops,
-            )
+            clips = config.train_clips(data, lengths, device, crops)
             labels = labels.to(device)
             losses = torch.stack([F.cross_entropy(nets[m](clips), labels) for m in streams])
             optimizer.zero_grad(set_to_none=True)

@@ -45,7 +45,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from skelcmd.augment import crop_resize
 from skelcmd.data.format import Dataset, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError
@@ -186,14 +185,7 @@ def _train_batches(
     def epoch_batches(epoch: int) -> Iterator[Batch]:
         loader.sampler.set_epoch(epoch)
         for data, lengths, labels in loader:
-            clips = crop_resize(
-                data.to(device, non_blocking=True),
-                lengths.to(device),
-                config.crop_range,
-                config.min_frames,
-                config.frames,
-                generator=crops,
-            )
+            clips = config.train_clips(data, lengths, device, crops)
             with torch.no_grad():
                 feats = {m: model.encode(clips, m) for m in streams}
             yield feats, labels.to(device)

@@ -67,16 +67,22 @@ def _integer(text: str, what: str, where: str, minimum: int) -> int:
     return value
 
 
+def read_csv_table(path: Path, what: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The header's column names (stripped) and every row as (its line number, its
+    `csv.DictReader` dict) of the CSV file `path`; `what` names the file in the UserError."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            return columns, [(reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"cannot read {what} {path} ({exc}).") from None
+
+
 def read_manifest(manifest: Path) -> list[Clip]:
     """The clips a manifest lists, its columns and values checked (the files not read yet)."""
     require_file(manifest, "manifest", "give a CSV file path,label,split")
-    try:
-        with open(manifest, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            rows = [(reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"cannot read the manifest {manifest} ({exc}).") from None
+    columns, rows = read_csv_table(manifest, "the manifest")
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:
         raise UserError(

@@ -36,6 +36,7 @@ from skelcmd.sources.normalize import (
 )
 from skelcmd.sources.ntu import _resource, check_benchmarks
 from skelcmd.sources.ntu_parse import parse_numbers, tokenize
+from skelcmd.sources.rows import is_number
 
 BENCHMARKS = NAMED_BENCHMARKS["pku-mmd"]
 NUM_CLASSES = 51
@@ -183,21 +184,13 @@ def _read_slowly(path: Path, raw: bytes, count: int, what: str) -> list[list[flo
         try:
             values = [float(token) for token in tokens]
         except ValueError:
-            token = next(t for t in tokens if not _is_float(t))
+            token = next(t for t in tokens if not is_number(t))
             raise UserError(f"{path}: line {number}: {excerpt(token)} is not a number.") from None
         if not all(map(math.isfinite, values)):
             token = tokens[next(i for i, v in enumerate(values) if not math.isfinite(v))]
             raise UserError(f"{path}: line {number}: NaN or infinite value {excerpt(token)}.")
         rows.append(values)
     return rows
-
-
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def _work(payload: tuple) -> Outcome:

@@ -18,7 +18,8 @@ def _fields(line: str, comma: bool) -> list[str]:
     return [f.strip() for f in line.split(",")] if comma else line.split()
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether `float` reads `text` as a number."""
     try:
         float(text)
     except ValueError:
@@ -37,7 +38,7 @@ def read_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
     numbered = [(k + 1, line) for k, line in enumerate(text.splitlines()) if line.strip()]
     if numbered:
         comma = "," in numbered[0][1]
-        if not any(_is_number(f) for f in _fields(numbered[0][1], comma)):
+        if not any(is_number(f) for f in _fields(numbered[0][1], comma)):
             numbered = numbered[1:]  # a header: no number at all
     if not numbered:
         raise UserError(f"{path} holds no line of numbers; give one frame a line.")
@@ -56,7 +57,7 @@ def read_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"{path}, line {k}: {len(fields)} numbers, but the first line of numbers "
                     f"has {width}; every frame needs the same count."
                 ) from None
-            bad = next((f for f in fields if not _is_number(f)), None)
+            bad = next((f for f in fields if not is_number(f)), None)
             if bad is not None:
                 raise UserError(f"{path}, line {k}: {bad!r} is not a number.") from None
         raise UserError(f"{path} could not be read as rows of numbers.")

@@ -15,7 +15,6 @@ has is an error.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
-from skelcmd.sources.clips import class_order
+from skelcmd.sources.clips import class_order, read_csv_table
 from skelcmd.sources.pose_estimators.people import ClipReport, Tracked
 
 UNLABELLED = "unlabelled"
@@ -87,13 +86,7 @@ def read_labels(path: str | Path, default_split: str) -> list[Segment]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"labels file {path} does not exist; give a CSV video,label[,start,end].")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            rows = [(reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"cannot read the labels file {path} ({exc}).") from None
+    columns, rows = read_csv_table(path, "the labels file")
     unknown = [c for c in columns if c not in COLUMNS]
     if not {"video", "label"} <= set(columns) or unknown:
         raise UserError(
@@ -155,6 +148,16 @@ def _span(segment: Segment, video: Tracked) -> tuple[int, int]:
     return segment.start - video.first, segment.end - video.first + 1
 
 
+def image_extra(videos: Sequence[Tracked], sizes: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """The meta `extra` of 2D keypoints in image coordinates: their axes, each video's size in
+    pixels (where known) and how each video's persons were tracked."""
+    return {
+        "image_axes": "y down",
+        "image_sizes": {k: list(v) for k, v in sizes.items()},
+        "tracking": {t.detections.name: t.method for t in videos},
+    }
+
+
 def write_pose_dataset(
     out: str | Path,
     videos: Sequence[Tracked],
@@ -166,11 +169,12 @@ def write_pose_dataset(
     persons: int,
     split: str,
     overwrite: bool,
-    inputs: Sequence[str | Path],
+    input_path: Path,
     extra: dict[str, Any],
     notes: Sequence[str] = (),
 ) -> PoseImportSummary:
-    """Write every segment of `videos` (see the module docstring) as one data set."""
+    """Write every segment of `videos` (see the module docstring) as one data set; the
+    estimator's output `input_path` and the `labels` file are recorded as its inputs."""
     if persons < 1:
         raise UserError(f"--persons must be at least 1, got {persons}.")
     chosen, left_out = _segments(videos, labels, split)
@@ -194,7 +198,7 @@ def write_pose_dataset(
         extra=extra,
         overwrite=overwrite,
         channels=channels,
-        inputs=inputs,
+        inputs=[input_path] if labels is None else [input_path, Path(labels)],
     ) as writer:
         for name, members in splits.items():
             target = writer.add_split(name, len(members), t_max, persons)

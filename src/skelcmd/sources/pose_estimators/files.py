@@ -92,6 +92,14 @@ def file_names(files: list[Path], root: Path) -> dict[str, Path]:
     }
 
 
+def video_files(path: str | Path, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
+    """{video name: file} of `path`, a file or a folder of files with one of `suffixes`
+    (`input_files`), named by `file_names` below the folder."""
+    path = Path(path)
+    files = input_files(path, suffixes, what)
+    return file_names(files, path if path.is_dir() else path.parent)
+
+
 def read_json(path: Path, what: str) -> Any:
     """The JSON in `path`, or a UserError naming it."""
     try:

@@ -35,7 +35,7 @@ import numpy as np
 from skelcmd.errors import UserError
 from skelcmd.skeleton import LAYOUTS
 from skelcmd.sources.pose_estimators.dataset import PoseImportSummary, write_pose_dataset
-from skelcmd.sources.pose_estimators.files import file_names, input_files, read_json
+from skelcmd.sources.pose_estimators.files import read_json, video_files
 from skelcmd.sources.pose_estimators.image import fraction_to_unit
 from skelcmd.sources.pose_estimators.people import Detections, track
 
@@ -325,10 +325,9 @@ def import_mediapipe(
     if coordinates not in COORDINATES:
         raise UserError(f"--coordinates {coordinates!r}: choose {', '.join(COORDINATES)}.")
     root = Path(input)
-    files = input_files(root, (".csv", ".json"), WHAT)
     tables = {
         name: _read_json(path) if path.suffix.lower() == ".json" else _read_csv(path)
-        for name, path in file_names(files, root if root.is_dir() else root.parent).items()
+        for name, path in video_files(root, (".csv", ".json"), WHAT).items()
     }
     poses = {name: _poses(table) for name, table in tables.items()}
     first = next(iter(tables.values()))
@@ -378,7 +377,7 @@ def import_mediapipe(
         persons=persons,
         split=split,
         overwrite=overwrite,
-        inputs=[root] + ([Path(labels)] if labels else []),
+        input_path=root,
         extra={"coordinates": view, "aligned": False},
         notes=[f"{first.path.name} ...: {view}"] if len(tables) > 1 else [view],
     )

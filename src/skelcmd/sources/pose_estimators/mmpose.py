@@ -21,8 +21,12 @@ import numpy as np
 
 from skelcmd.errors import UserError
 from skelcmd.skeleton import COCO17
-from skelcmd.sources.pose_estimators.dataset import PoseImportSummary, write_pose_dataset
-from skelcmd.sources.pose_estimators.files import file_names, input_files, read_json
+from skelcmd.sources.pose_estimators.dataset import (
+    PoseImportSummary,
+    image_extra,
+    write_pose_dataset,
+)
+from skelcmd.sources.pose_estimators.files import read_json, video_files
 from skelcmd.sources.pose_estimators.image import image_size_of, parse_image_size, to_unit
 from skelcmd.sources.pose_estimators.people import Detections, track
 
@@ -108,9 +112,8 @@ def import_mmpose(
     """Import MMPose predictions (see the module docstring) as the data set `out_dir`."""
     root = Path(input)
     size = parse_image_size(image_size)
-    files = input_files(root, (".json",), WHAT)
     tracked, sizes, notes = [], {}, []
-    for name, path in file_names(files, root if root.is_dir() else root.parent).items():
+    for name, path in video_files(root, (".json",), WHAT).items():
         det, count = read_predictions(path, name)
         if count != BODY:
             notes.append(f"{name}: {KEYPOINT_SETS[count]} keypoints, the body's 17 kept")
@@ -129,11 +132,7 @@ def import_mmpose(
         persons=persons,
         split=split,
         overwrite=overwrite,
-        inputs=[root] + ([Path(labels)] if labels else []),
-        extra={
-            "image_axes": "y down",
-            "image_sizes": {k: list(v) for k, v in sizes.items()},
-            "tracking": {t.detections.name: t.method for t in tracked},
-        },
+        input_path=root,
+        extra=image_extra(tracked, sizes),
         notes=notes,
     )

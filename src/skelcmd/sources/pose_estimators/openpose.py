@@ -19,14 +19,17 @@ subfolders) may hold several videos: files are grouped by the name before their 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from skelcmd.errors import UserError
 from skelcmd.skeleton import LAYOUTS
-from skelcmd.sources.pose_estimators.dataset import PoseImportSummary, write_pose_dataset
+from skelcmd.sources.pose_estimators.dataset import (
+    PoseImportSummary,
+    image_extra,
+    write_pose_dataset,
+)
 from skelcmd.sources.pose_estimators.files import frame_files, read_json
 from skelcmd.sources.pose_estimators.image import (
     SCALES,
@@ -188,17 +191,7 @@ def import_openpose(
         persons=persons,
         split=split,
         overwrite=overwrite,
-        inputs=_inputs(root, labels),
-        extra={
-            "model": name,
-            "keypoint_scale": scale,
-            "image_axes": "y down",
-            "image_sizes": {k: list(v) for k, v in sizes.items()},
-            "tracking": {t.detections.name: t.method for t in tracked},
-        },
+        input_path=root,
+        extra={"model": name, "keypoint_scale": scale, **image_extra(tracked, sizes)},
         notes=[f"model {name}" + (" (detected from the poses)" if model == "auto" else "")],
     )
-
-
-def _inputs(root: Path, labels: str | Path | None) -> Sequence[Path]:
-    return [root] if labels is None else [root, Path(labels)]

@@ -25,8 +25,12 @@ import numpy as np
 
 from skelcmd.errors import UserError
 from skelcmd.skeleton import COCO17
-from skelcmd.sources.pose_estimators.dataset import PoseImportSummary, write_pose_dataset
-from skelcmd.sources.pose_estimators.files import file_names, frame_files, input_files, read_json
+from skelcmd.sources.pose_estimators.dataset import (
+    PoseImportSummary,
+    image_extra,
+    write_pose_dataset,
+)
+from skelcmd.sources.pose_estimators.files import frame_files, read_json, video_files
 from skelcmd.sources.pose_estimators.image import (
     detect_scale,
     image_size_of,
@@ -191,8 +195,7 @@ def import_yolo_pose(
             for n, f in frame_files(root, ".txt", f"{WHAT} save_txt").items()
         }
     else:
-        files = input_files(root, (".json",), WHAT)
-        named = file_names(files, root if root.is_dir() else root.parent)
+        named = video_files(root, (".json",), WHAT)
         videos = {n: (_json_video(p, n), p.parent) for n, p in named.items()}
     tracked, sizes = [], {}
     for name, (det, folder) in videos.items():
@@ -218,10 +221,6 @@ def import_yolo_pose(
         persons=persons,
         split=split,
         overwrite=overwrite,
-        inputs=[root] + ([Path(labels)] if labels else []),
-        extra={
-            "image_axes": "y down",
-            "image_sizes": {k: list(v) for k, v in sizes.items()},
-            "tracking": {t.detections.name: t.method for t in tracked},
-        },
+        input_path=root,
+        extra=image_extra(tracked, sizes),
     )
