@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+import json
 import pickle
 from pathlib import Path
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = ["epochs=3", "milestones=[2]", "batch_size=16", "frames=16", "min_frames=8"]
 PRESET = {"joint": "linear_standardized", "ensemble": "linear"}
 NTU_SAMPLES = SHARED_DATA / "ntu_samples"
+KINETICS = SHARED_DATA / "kinetics_skeleton"
 
 
 def linear_saved(checkpoint, data, stream, out):
@@ -155,7 +157,7 @@ def test_damaged_or_foreign_files_are_refused_by_name(saved, trained, data, tmp_
     cut = tmp_path / "cut.pt"
     cut.write_bytes(file.read_bytes()[:2000])
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps({"skelcmd_classifier": 1, "x": pickle.PickleError()}))
+    evil.write_bytes(pickle.dumps({"skelcmd_classifier": 1, "x": pickle.PickleError()}, 2))
     odd = tmp_path / "odd.pt"
     torch.save({"skelcmd_classifier": 1, "classes": ["a"]}, odd)
     for path in (cut, evil, odd, trained / "last.pt", tmp_path / "absent.pt"):
@@ -295,6 +297,19 @@ def test_sliding_windows_on_joined_real_clips_recover_their_order(trained, tmp_p
     evaluate("linear", trained / "last.pt", tmp_path / "windows", config=config, stream="ensemble",
              out_dir=tmp_path / "records", progress=False, save=tmp_path / "w.pt")  # fmt: skip
 
+    # the manifest itself, read as raw input, equals the data set imported from it
+    k = len(chosen)
+    predict_files(tmp_path / "w.pt", [tmp_path / "windows.csv"], tmp_path / "m.csv", top_k=k)
+    raw = {r["input"]: r for r in read_rows(tmp_path / "m.csv")}
+    for split in ("train", "test"):
+        predict_files(tmp_path / "w.pt", [tmp_path / "windows"], tmp_path / "d.csv", split=split,
+                      top_k=k)  # fmt: skip
+        rows = read_rows(tmp_path / "d.csv")
+        classes = load_classifier_file(tmp_path / "w.pt").classes
+        got = all_probabilities([raw[r["input"]] for r in rows], classes)
+        assert np.abs(got - all_probabilities(rows, classes)).max() < 1e-5
+        assert [raw[r["input"]]["true"] for r in rows] == [r["true"] for r in rows]
+
     order = [chosen[2], chosen[0], chosen[3], chosen[1]]
     joined = np.concatenate([clips[n] for n in order], axis=1)  # (3, T, 25, 2)
     np.save(tmp_path / "long.npy", joined.transpose(3, 1, 2, 0))
@@ -348,3 +363,62 @@ def test_a_data_set_of_another_skeleton_or_classes(saved, data, tmp_path):
     summary = predict_files(file, [tmp_path / "other"], tmp_path / "q.csv")
     assert summary.rows == 4 and summary.top1 is None and summary.files == []
     assert {r["true"] for r in read_rows(tmp_path / "q.csv")} == {""}
+
+
+@pytest.mark.skipif(not KINETICS.is_dir(), reason="the real Kinetics-skeleton clips are absent")
+def test_raw_kinetics_clips_equal_the_data_set_imported_from_them(trained, tmp_path):
+    from skelcmd.sources.kinetics import import_kinetics
+
+    clips, labels = KINETICS / "kinetics_val", KINETICS / "kinetics_val_label.json"
+    names = KINETICS / "label_name.txt"
+    import_kinetics(clips, labels, tmp_path / "k", split="train", test=(clips, labels),
+                    class_names=names)  # fmt: skip
+    config = load_eval_config("linear", "linear_standardized", FAST)
+    evaluate("linear", trained / "last.pt", tmp_path / "k", config=config, stream="joint",
+             random_init=True, out_dir=tmp_path / "records", progress=False,
+             save=tmp_path / "k.pt")  # fmt: skip
+    files = sorted(clips.glob("*.json"))
+    predict_files(tmp_path / "k.pt", files, tmp_path / "raw.csv", top_k=400)
+    raw = {r["input"]: r for r in read_rows(tmp_path / "raw.csv")}
+    predict_files(tmp_path / "k.pt", [tmp_path / "k"], tmp_path / "d.csv", top_k=400)
+    rows = read_rows(tmp_path / "d.csv")
+    assert len(rows) == len(raw) == len(files)
+    classes = load_classifier_file(tmp_path / "k.pt").classes
+    mine = [raw[r["input"] + ".json"] for r in rows]
+    assert np.abs(all_probabilities(mine, classes) - all_probabilities(rows, classes)).max() < 1e-5
+    assert [r["true"] for r in mine] == [r["true"] for r in rows] and rows[0]["true"]
+    # a long recording in the same format (frame_index beyond the 300 frames of the import)
+    # is windowed whole
+    clip = json.loads(files[0].read_text())
+    frames = [f for f in clip["data"] if f["skeleton"]]
+    clip["data"] = [dict(f, frame_index=i + 1) for i, f in enumerate(frames * 8)]
+    (tmp_path / "long.json").write_text(json.dumps(clip))
+    summary = predict_files(tmp_path / "k.pt", [tmp_path / "long.json"], tmp_path / "w.csv",
+                            window=64, stride=32)  # fmt: skip
+    assert summary.rows == (len(frames) * 8 - 64) // 32 + 1
+
+
+def test_batches_of_any_size_give_the_same_rows(saved, data, tmp_path):
+    file, _ = saved["ensemble"]
+    classes = load_classifier_file(file).classes
+    tables = []
+    for batch in (5, 256):
+        predict_files(file, [data], tmp_path / f"{batch}.csv", batch_size=batch, top_k=100)
+        tables.append(read_rows(tmp_path / f"{batch}.csv"))
+    assert [r["input"] for r in tables[0]] == [r["input"] for r in tables[1]]
+    small, large = (all_probabilities(t, classes) for t in tables)
+    assert np.abs(small - large).max() < 1e-5
+    # windows: batched in 3s or all at once
+    long = np.concatenate([np.array(x) for x in open_dataset(data).split("test").data[:3]], 1)
+    np.save(tmp_path / "long.npy", long.transpose(3, 1, 2, 0))
+    for batch in (3, 256):
+        predict_files(file, [tmp_path / "long.npy"], tmp_path / f"w{batch}.csv", window=20,
+                      stride=7, batch_size=batch, top_k=100)  # fmt: skip
+    small, large = (all_probabilities(read_rows(tmp_path / f"w{b}.csv"), classes) for b in (3, 256))
+    assert len(small) == (long.shape[1] - 20) // 7 + 1
+    assert np.abs(small - large).max() < 1e-5
+    predict_files(file, [tmp_path / "long.npy"], tmp_path / "u.csv", window=20, stride=7,
+                  min_score=0.99)  # fmt: skip
+    rows = read_rows(tmp_path / "u.csv")
+    assert all((r["label"] == "") == (float(r["prob_1"]) < 0.99) for r in rows)
+    assert any(r["label"] == "" for r in rows)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from skelcmd.atomic import atomic_path, check_output_file
 from skelcmd.augment import center_crop_resize
@@ -31,8 +31,14 @@ from skelcmd.channels import num_channels
 from skelcmd.data.format import is_dataset
 from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
-from skelcmd.evaluate.classifier import ClassifierFile, load_classifier_file
-from skelcmd.evaluate.predict_inputs import Batch, dataset_batches, raw_batches
+from skelcmd.evaluate.classifier import Classifier, ClassifierFile, load_classifier_file
+from skelcmd.evaluate.predict_inputs import Batch, dataset_batches, raw_batches, read_recordings
+from skelcmd.evaluate.predict_windows import (
+    UNLABELLED,
+    window_labels,
+    window_scores,
+    window_segments,
+)
 
 __all__ = ["TrainedClassifier", "load_classifier", "predict_files"]
 
@@ -49,7 +55,7 @@ class TrainedClassifier:
     def __init__(self, info: ClassifierFile, device: torch.device) -> None:
         self.info = info
         self.device = device
-        self.module: nn.Module = info.module.to(device).eval()
+        self.module: Classifier = info.module.to(device).eval()
         self.classes = list(info.classes)
         self.streams, self.layout, self.num_persons = info.streams, info.layout, info.num_persons
         self.channels, self.crop, self.frames = info.channels, info.crop, info.frames
@@ -202,8 +208,6 @@ def predict_files(
     if top_k < 1 or batch_size < 1:
         raise UserError(f"--top-k and --batch-size must be at least 1, not {top_k}, {batch_size}.")
     if window is not None:
-        from skelcmd.evaluate.predict_windows import predict_windows
-
         check_outputs(out, inputs, model, ["timeline"])
         classifier = load_classifier(model, device)
         return predict_windows(
@@ -285,3 +289,52 @@ def _accuracy_files(
         writer.writerow(["class", "clips", "correct", "accuracy", "most_confused_with"])
         writer.writerows(per_class_rows(classes, confusion))
     return [confusion_plot(confusion, classes, picture), table]
+
+
+def predict_windows(
+    classifier: TrainedClassifier,
+    inputs: Sequence[str | Path],
+    out: Path,
+    *,
+    window: int,
+    stride: int,
+    top_k: int = 5,
+    batch_size: int = 256,
+    min_score: float = 0.0,
+) -> PredictSummary:
+    """Per-window rows of every raw recording of `inputs` into `out` (`skelcmd.evaluate.
+    predict_windows`), and the timeline picture `<out>_timeline.png`."""
+    from skelcmd.evaluate.plots import timeline_plot
+
+    if window < 1 or stride < 1:
+        raise UserError(f"--window and --stride must be at least 1 frame, not {window}, {stride}.")
+    if not 0 <= min_score <= 1:
+        raise UserError(f"--min-score is a probability in [0, 1], not {min_score}.")
+    classes = classifier.classes
+    top_k = min(top_k, len(classes))
+    summary = PredictSummary(out=out)
+    timelines = []
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header(top_k, ["input", "start", "end", "label"]))
+        for path in inputs:
+            if is_dataset(path):
+                raise UserError(
+                    f"{path} is a data set: --window classifies windows of raw recordings. "
+                    "Drop --window to classify the data set's clips whole."
+                )
+            for recording in read_recordings(classifier.info, path, whole=True):
+                starts, probs = window_scores(
+                    classifier.scores, recording, window, stride, batch_size
+                )
+                labels = window_labels(probs, min_score)
+                top = top_columns(probs, classes, top_k)
+                for i, start in enumerate(starts.tolist()):
+                    name = classes[labels[i]] if labels[i] != UNLABELLED else ""
+                    writer.writerow([recording.name, start, start + window, name, *top[i]])
+                summary.rows += len(starts)
+                segments = window_segments(starts, labels, window, stride)
+                timelines.append((recording.name, recording.length, segments, starts, probs))
+    picture = side_file(out, "timeline", ".png")
+    summary.files = [timeline_plot(timelines, classes, window, picture)]
+    return summary

@@ -19,6 +19,7 @@ never cut or resampled to the training set's `max_frames`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,7 @@ def read_recordings(
     if suffix == ".skeleton":
         recordings = [_ntu(model, path, whole)]
     elif suffix == ".json":
-        recordings = [_kinetics(model, path)]
+        recordings = [_kinetics(model, path, whole)]
     else:
         recordings = _clips(model, path)
     for recording in recordings:
@@ -207,7 +208,9 @@ def _ntu(model: ClassifierFile, path: Path, whole: bool) -> Recording:
     if outcome.error is not None:
         raise UserError(f"{outcome.error} Fix or remove this file.")
     if not outcome.samples:
-        raise UserError(f"{path}: no frame has a body, so there is nothing to classify.")
+        raise UserError(
+            f"{path}: no frame has a body, so there is nothing to classify; leave this file out."
+        )
     sample = outcome.samples[0]
     label = None
     if model.preparation.get("source") in NTU_SOURCES and ntu.NAME_PATTERN.match(path.name):
@@ -226,16 +229,30 @@ def _ntu_header_frames(path: Path) -> int:
         return 0
 
 
-def _kinetics(model: ClassifierFile, path: Path) -> Recording:
+def _kinetics(model: ClassifierFile, path: Path, whole: bool) -> Recording:
     _require(model, path, OPENPOSE18, "xy+score", "a Kinetics-skeleton .json clip")
     frames = int(model.preparation.get("frames", kinetics.MAX_FRAMES))
+    if whole:  # a long recording is windowed, never cut to the training set's frames
+        frames = max(frames, _kinetics_frames(path))
     data, length, label = kinetics.load_clip(path, frames)
     if data is None:
-        raise UserError(f"{path}: no frame has a person, so there is nothing to classify.")
+        raise UserError(
+            f"{path}: no frame has a person, so there is nothing to classify; leave this file out."
+        )
     known = model.preparation.get("source") == "kinetics-skeleton" and isinstance(label, int)
     return Recording(
         path.name, data, length, label if known and label < len(model.classes) else None
     )
+
+
+def _kinetics_frames(path: Path) -> int:
+    """The largest frame_index of a Kinetics-skeleton clip (0 if it cannot be read: the
+    reader then names the problem)."""
+    try:
+        frames = json.loads(path.read_text()).get("data", [])
+        return max([f["frame_index"] for f in frames if isinstance(f.get("frame_index"), int)])
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return 0
 
 
 def _clips(model: ClassifierFile, path: Path) -> list[Recording]:

@@ -10,22 +10,14 @@ and merges neighbours of the same label into segments (`window_segments`).
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from skelcmd.atomic import atomic_path
-from skelcmd.data.format import is_dataset
 from skelcmd.errors import UserError
-from skelcmd.evaluate.predict_inputs import Recording, read_recordings
-
-if TYPE_CHECKING:
-    from skelcmd.evaluate.predict import PredictSummary, TrainedClassifier
+from skelcmd.evaluate.predict_inputs import Recording
 
 UNLABELLED = -1
 
@@ -37,13 +29,14 @@ def window_starts(length: int, window: int, stride: int) -> np.ndarray:
 
 @torch.no_grad()
 def window_scores(
-    classifier: TrainedClassifier,
+    scores: Callable[[Tensor, Tensor], Tensor],
     recording: Recording,
     window: int,
     stride: int,
     batch_size: int = 256,
 ) -> tuple[np.ndarray, Tensor]:
-    """(window starts (W,), probabilities (W, K)) of one recording."""
+    """(window starts (W,), probabilities (W, K)) of one recording; `scores(clips, lengths)`
+    gives the probabilities of a batch of clips (`TrainedClassifier.scores`)."""
     if window > recording.length:
         raise UserError(
             f"{recording.name} has {recording.length} frames, fewer than --window {window}; give "
@@ -56,7 +49,7 @@ def window_scores(
     for first in range(0, len(starts), batch_size):
         clips = views[:, first : first + batch_size].permute(1, 0, 4, 2, 3).contiguous()
         lengths = torch.full((len(clips),), window)
-        parts.append(classifier.scores(clips, lengths).cpu())
+        parts.append(scores(clips, lengths).cpu())
     return starts, torch.cat(parts)
 
 
@@ -82,51 +75,3 @@ def window_segments(
     return [
         (int(begin[a]), int(end[b]), int(labels[a])) for a, b in zip(firsts, lasts, strict=True)
     ]
-
-
-def predict_windows(
-    classifier: TrainedClassifier,
-    inputs: Sequence[str | Path],
-    out: Path,
-    *,
-    window: int,
-    stride: int,
-    top_k: int = 5,
-    batch_size: int = 256,
-    min_score: float = 0.0,
-) -> PredictSummary:
-    """Per-window rows of every raw recording of `inputs` into `out`, and the timeline picture
-    `<out>_timeline.png`."""
-    from skelcmd.evaluate.plots import timeline_plot
-    from skelcmd.evaluate.predict import PredictSummary, header, side_file, top_columns
-
-    if window < 1 or stride < 1:
-        raise UserError(f"--window and --stride must be at least 1 frame, not {window}, {stride}.")
-    if not 0 <= min_score <= 1:
-        raise UserError(f"--min-score is a probability in [0, 1], not {min_score}.")
-    classes = classifier.classes
-    top_k = min(top_k, len(classes))
-    summary = PredictSummary(out=out)
-    timelines = []
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header(top_k, ["input", "start", "end", "label"]))
-        for path in inputs:
-            if is_dataset(path):
-                raise UserError(
-                    f"{path} is a data set: --window classifies windows of raw recordings. "
-                    "Drop --window to classify the data set's clips whole."
-                )
-            for recording in read_recordings(classifier.info, path, whole=True):
-                starts, probs = window_scores(classifier, recording, window, stride, batch_size)
-                labels = window_labels(probs, min_score)
-                top = top_columns(probs, classes, top_k)
-                for i, start in enumerate(starts.tolist()):
-                    name = classes[labels[i]] if labels[i] != UNLABELLED else ""
-                    writer.writerow([recording.name, start, start + window, name, *top[i]])
-                summary.rows += len(starts)
-                segments = window_segments(starts, labels, window, stride)
-                timelines.append((recording.name, recording.length, segments, starts, probs))
-    picture = side_file(out, "timeline", ".png")
-    summary.files = [timeline_plot(timelines, classes, window, picture)]
-    return summary
