@@ -30,19 +30,22 @@ Typical session:
   skelcmd synth data/synth                 # the built-in synthetic data set (x-sub and x-view)
   skelcmd info data/synth/xsub             # what is in it
   skelcmd show data/synth/xsub --index 5 --out sample.gif
-  skelcmd import utd-mhad UTD_DIR data/utd # also: import npz | pyskl | kinetics-skeleton | sbu
-                                           #   | clips (your own), prepare ntu60 | pku-mmd
+  skelcmd import utd-mhad UTD_DIR data/utd # or another source (below), or `skelcmd prepare`
+  skelcmd pretrain --config utd_mhad_cpu --out runs/utd
+  skelcmd knn --checkpoint runs/utd/last.pt --data data/utd --config knn_cpu
+{sources}
 Run `skelcmd COMMAND --help` for the options of a command."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from skelcmd.cli import data, demo, evaluate, train
+    from skelcmd.cli.importers import IMPORTERS
 
     parser = argparse.ArgumentParser(
         prog="skelcmd",
         description="CMD: self-supervised 3D skeleton action representation learning by "
         "cross-modal mutual distillation (Mao et al., ECCV 2022).",
-        epilog=EPILOG,
+        epilog=EPILOG.format(sources=_sources_line(IMPORTERS, data.PREPARERS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"skelcmd {__version__}")
@@ -51,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     for group in (data, train, evaluate, demo):
         group.register(commands)
     return parser
+
+
+def _sources_line(importers: Sequence, preparers: Sequence) -> str:
+    import textwrap
+
+    text = (
+        f"Data sources: import {' | '.join(s.name for s in importers)}; "
+        f"prepare {' | '.join(s.name for s in preparers)}."
+    )
+    return textwrap.fill(text, width=92, subsequent_indent="  ")
 
 
 class Terminated(KeyboardInterrupt):

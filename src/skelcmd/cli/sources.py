@@ -13,7 +13,7 @@ To add a data source, add one entry to its table, e.g. in `importers.py`
     Source(
         "openpose",
         "OpenPose JSON keypoints, one folder per clip.",
-        "skelcmd.sources.openpose:import_openpose",
+        "skelcmd.sources.pose_estimators.openpose:import_openpose",
         inputs=(("raw_dir", "RAW_DIR", "folder of <clip>/<frame>_keypoints.json"),),
         options=_openpose_options,  # a function adding its own options (omit if none)
         preprocess=NONE,  # --preprocess (default none) and --no-align; leave out for neither
