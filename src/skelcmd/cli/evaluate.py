@@ -101,6 +101,8 @@ def _predict(args: argparse.Namespace) -> None:
         window=args.window,
         stride=args.stride,
         min_score=args.min_score,
+        pose_format=args.format,
+        image_size=args.image_size,
     )
     print(summary.format())
 
@@ -120,7 +122,18 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         metavar="INPUT",
         help="a skelcmd data set folder, or raw recordings: NTU .skeleton files, Kinetics-"
         "skeleton .json clips, a clips manifest .csv (path,label,split), .npy clips (T, V, C) "
-        "or (M, T, V, C)",
+        "or (M, T, V, C), or a pose estimator's output (mapped to the classifier's layout)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["openpose", "mediapipe", "mmpose", "yolo-pose"],
+        help="the pose estimator that wrote INPUT (default: told from its form)",
+    )
+    p.add_argument(
+        "--image-size",
+        metavar="WxH",
+        help="the video's size in pixels for an estimator's pixel coordinates (default: read "
+        "from the video beside the output)",
     )
     p.add_argument("--out", required=True, metavar="FILE.csv", help="one row per clip / window")
     p.add_argument("--split", default="test", help="the data set's split (default test)")

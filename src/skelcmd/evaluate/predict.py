@@ -11,7 +11,9 @@ resized to `frames`: `skelcmd.augment.center_crop_resize`), then `classifier.mod
 over the streams for an ensemble, exactly as the linear / finetune protocols score the test
 split. `skelcmd predict` reads its input in batches (memory bounded by the batch, not the data
 set; `skelcmd.evaluate.predict_inputs`) and writes one CSV row per clip, or per window of a
-long recording (`skelcmd.evaluate.predict_windows`).
+long recording (`skelcmd.evaluate.predict_windows`). A pose estimator's output is read by its
+importer and mapped to the classifier's layout (`skelcmd.evaluate.predict_pose`); the summary
+says which mapping was applied.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
 from skelcmd.evaluate.classifier import Classifier, ClassifierFile, load_classifier_file
 from skelcmd.evaluate.predict_inputs import Batch, dataset_batches, raw_batches, read_recordings
+from skelcmd.evaluate.predict_pose import PoseOptions
 from skelcmd.evaluate.predict_windows import (
     UNLABELLED,
     window_labels,
@@ -153,9 +156,11 @@ class PredictSummary:
     top5: float | None = None
     files: list[Path] = field(default_factory=list)
     confusion: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
     def format(self) -> str:
         lines = [f"wrote {self.out}: {self.rows:,} rows"]
+        lines += [f"read {note}" for note in self.notes]
         if self.top1 is not None:
             lines.append(
                 f"accuracy on {self.labelled:,} labelled clips: top-1 {self.top1:.2f} %, "
@@ -197,12 +202,16 @@ def predict_files(
     window: int | None = None,
     stride: int | None = None,
     min_score: float = 0.0,
+    pose_format: str | None = None,
+    image_size: str | None = None,
 ) -> PredictSummary:
     """Classify `inputs` (one data set folder, or raw recordings) with the classifier file
     `model` and write one CSV row per clip to `out` (per window with `window`); with true
     labels also `<out>_confusion.png` and `<out>_per_class.csv`, with windows
-    `<out>_timeline.png`."""
+    `<out>_timeline.png`. `pose_format` names the estimator of pose-estimator inputs (default:
+    told from their form), `image_size` ("WxH") their video's size for pixel coordinates."""
     out = Path(out)
+    pose = PoseOptions(pose_format, image_size)
     if not inputs:
         raise UserError("give the input: a data set folder or raw recording files.")
     if top_k < 1 or batch_size < 1:
@@ -212,7 +221,7 @@ def predict_files(
         classifier = load_classifier(model, device)
         return predict_windows(
             classifier, inputs, out, window=window, stride=stride or window,
-            top_k=top_k, batch_size=batch_size, min_score=min_score,
+            top_k=top_k, batch_size=batch_size, min_score=min_score, pose=pose,
         )  # fmt: skip
     classifier = load_classifier(model, device)
     dataset = len(inputs) == 1 and is_dataset(inputs[0])
@@ -222,7 +231,7 @@ def predict_files(
     else:
         if any(is_dataset(p) for p in inputs):
             raise UserError("give a data set folder alone, not with other inputs.")
-        batches = raw_batches(classifier.info, inputs, batch_size)
+        batches = raw_batches(classifier.info, inputs, batch_size, pose)
         first = ["input", "true"]
     paths = check_outputs(out, inputs, model, ["confusion", "per_class"])
     summary = _write_rows(classifier, batches, out, first, top_k)
@@ -251,6 +260,7 @@ def _write_rows(
                 lead = [name] + ([str(summary.rows + i)] if "index" in first else [])
                 writer.writerow([*lead, classes[label] if label >= 0 else "", *top[i]])
             summary.rows += len(batch.names)
+            summary.notes += [note for note in batch.notes if note not in summary.notes]
             known = batch.labels >= 0
             if known.any():
                 p, y = probs[known], batch.labels[known]
@@ -301,6 +311,7 @@ def predict_windows(
     top_k: int = 5,
     batch_size: int = 256,
     min_score: float = 0.0,
+    pose: PoseOptions | None = None,
 ) -> PredictSummary:
     """Per-window rows of every raw recording of `inputs` into `out` (`skelcmd.evaluate.
     predict_windows`), and the timeline picture `<out>_timeline.png`."""
@@ -323,7 +334,9 @@ def predict_windows(
                     f"{path} is a data set: --window classifies windows of raw recordings. "
                     "Drop --window to classify the data set's clips whole."
                 )
-            for recording in read_recordings(classifier.info, path, whole=True):
+            for recording in read_recordings(classifier.info, path, whole=True, pose=pose):
+                if recording.note and recording.note not in summary.notes:
+                    summary.notes.append(recording.note)
                 starts, probs = window_scores(
                     classifier.scores, recording, window, stride, batch_size
                 )

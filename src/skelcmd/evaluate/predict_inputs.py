@@ -10,18 +10,21 @@ implementation:
     .json       a Kinetics-skeleton clip: `sources.kinetics.load_clip` (ST-GCN's reading)
     .csv        a clips manifest (path,label,split): `sources.clips.read_clip` for each clip
     .npy        one clip (T, V, C) or (M, T, V, C): `sources.clips.read_clip`
+    a pose estimator's output (OpenPose, MediaPipe, MMPose, YOLO-pose): the importer's
+                reader, mapped to the classifier's layout (`evaluate.predict_pose`)
 
-Clips read from a manifest or a .npy file (which hold coordinates as recorded) then get the
-training set's `preprocess` when it recorded one (`sources.normalize.normalize_arrays`, as the
-importers apply it). With `whole=True` (sliding windows over a long recording) a recording is
-never cut or resampled to the training set's `max_frames`.
+Clips read from a manifest, a .npy file or an estimator's output (which hold coordinates as
+recorded) then get the training set's `preprocess` when it recorded one
+(`sources.normalize.normalize_arrays`, as the importers apply it). With `whole=True` (sliding
+windows over a long recording) a recording is never cut or resampled to the training set's
+`max_frames`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,7 @@ from skelcmd.data.loader import make_loader
 from skelcmd.data.writer import stack_samples
 from skelcmd.errors import UserError
 from skelcmd.evaluate.classifier import ClassifierFile
+from skelcmd.evaluate.predict_pose import PoseOptions, pose_clips, pose_format
 from skelcmd.names import NONE, REFERENCE
 from skelcmd.skeleton import NTU25, OPENPOSE18, Layout
 from skelcmd.sources import clips as clip_files
@@ -47,23 +51,26 @@ NTU_SOURCES = ("ntu60", "ntu120")
 @dataclass
 class Recording:
     """One clip to classify: data float32 (C, T, V, M) whose first `length` frames are valid;
-    `label` its class index among the classifier's classes, where known."""
+    `label` its class index among the classifier's classes, where known; `note` how it was
+    read when that is worth telling (a layout mapping)."""
 
     name: str
     data: np.ndarray
     length: int
     label: int | None = None
+    note: str = ""
 
 
 @dataclass
 class Batch:
     """Clips (B, C, T, V, M) on the CPU with lengths (B,), true labels (B,) (-1: unknown), and
-    the name of each row."""
+    the name of each row; `notes` the recordings' notes."""
 
     clips: Tensor
     lengths: Tensor
     labels: Tensor
     names: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def _expects(model: ClassifierFile) -> str:
@@ -125,12 +132,15 @@ def _pad_persons(data: Tensor, persons: int) -> Tensor:
 
 
 def raw_batches(
-    model: ClassifierFile, paths: Sequence[str | Path], batch_size: int
+    model: ClassifierFile,
+    paths: Sequence[str | Path],
+    batch_size: int,
+    pose: PoseOptions | None = None,
 ) -> Iterator[Batch]:
     """Batches of raw recordings in the order given, zero-padded to the batch's longest."""
     chunk: list[Recording] = []
     for path in paths:
-        for recording in read_recordings(model, path):
+        for recording in read_recordings(model, path, pose=pose):
             chunk.append(recording)
             if len(chunk) == batch_size:
                 yield stack(chunk, model.num_persons)
@@ -147,20 +157,36 @@ def stack(recordings: Sequence[Recording], persons: int) -> Batch:
         torch.tensor([r.length for r in recordings]),
         torch.tensor(labels),
         [r.name for r in recordings],
+        list(dict.fromkeys(r.note for r in recordings if r.note)),
     )
 
 
 def read_recordings(
-    model: ClassifierFile, path: str | Path, *, whole: bool = False
+    model: ClassifierFile,
+    path: str | Path,
+    *,
+    whole: bool = False,
+    pose: PoseOptions | None = None,
 ) -> Iterator[Recording]:
-    """The clip(s) of one raw file (a manifest lists several), prepared for `model`."""
+    """The clip(s) of one raw file (a manifest lists several; an estimator's output one per
+    video), prepared for `model`."""
     path = Path(path)
     suffix = path.suffix.lower()
+    pose = pose or PoseOptions()
+    fmt = pose_format(path, pose.format) if pose.format or path.exists() else None
+    if fmt is not None:
+        for clip in pose_clips(model, path, fmt, pose):
+            data = _preprocess(model, clip.data)
+            recording = Recording(clip.name, data, data.shape[1], note=clip.note)
+            _check_recording(model, recording)
+            yield recording
+        return
     if path.is_dir():
         what = "a skelcmd data set: give it alone" if is_dataset(path) else "a folder"
         raise UserError(
-            f"{path} is {what}. Give a data set folder alone, or raw recordings "
-            f"({', '.join(RAW_SUFFIXES)} files)."
+            f"{path} is {what}. Give a data set folder alone, raw recordings "
+            f"({', '.join(RAW_SUFFIXES)} files) or a pose estimator's output folder "
+            "(--format openpose | yolo-pose)."
         )
     if not path.is_file():
         raise UserError(f"{path} does not exist; give a data set or raw recording files.")
@@ -168,7 +194,8 @@ def read_recordings(
         raise UserError(
             f"{path}: unknown format {suffix or '(no suffix)'}; skelcmd predict reads a data "
             "set folder, NTU .skeleton files, Kinetics-skeleton .json clips, a clips manifest "
-            ".csv (path,label,split) or one clip as .npy (T, V, C) / (M, T, V, C)."
+            ".csv (path,label,split), one clip as .npy (T, V, C) / (M, T, V, C), or a pose "
+            "estimator's output (--format)."
         )
     if suffix == ".skeleton":
         recordings = [_ntu(model, path, whole)]

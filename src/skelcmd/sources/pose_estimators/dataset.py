@@ -158,6 +158,47 @@ def image_extra(videos: Sequence[Tracked], sizes: dict[str, tuple[int, int]]) ->
     }
 
 
+@dataclass
+class PoseVideos:
+    """An estimator's output read as tracked videos, before any data set is written: what
+    each importer's `read_<estimator>` returns, for `write_pose_videos` (the import) and for
+    `skelcmd predict` (`skelcmd.evaluate.predict_pose`)."""
+
+    videos: list[Tracked]
+    layout: Layout
+    channels: str
+    estimator: str
+    input_path: Path
+    extra: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def write_pose_videos(
+    out: str | Path,
+    read: PoseVideos,
+    *,
+    labels: str | Path | None,
+    persons: int,
+    split: str,
+    overwrite: bool,
+) -> PoseImportSummary:
+    """`write_pose_dataset` of what a `read_<estimator>` returned."""
+    return write_pose_dataset(
+        out,
+        read.videos,
+        layout=read.layout,
+        channels=read.channels,
+        estimator=read.estimator,
+        labels=labels,
+        persons=persons,
+        split=split,
+        overwrite=overwrite,
+        input_path=read.input_path,
+        extra=read.extra,
+        notes=read.notes,
+    )
+
+
 def write_pose_dataset(
     out: str | Path,
     videos: Sequence[Tracked],

@@ -34,7 +34,11 @@ import numpy as np
 
 from skelcmd.errors import UserError
 from skelcmd.skeleton import LAYOUTS
-from skelcmd.sources.pose_estimators.dataset import PoseImportSummary, write_pose_dataset
+from skelcmd.sources.pose_estimators.dataset import (
+    PoseImportSummary,
+    PoseVideos,
+    write_pose_videos,
+)
 from skelcmd.sources.pose_estimators.files import read_json, video_files
 from skelcmd.sources.pose_estimators.image import fraction_to_unit
 from skelcmd.sources.pose_estimators.people import Detections, track
@@ -322,6 +326,16 @@ def import_mediapipe(
     overwrite: bool = False,
 ) -> PoseImportSummary:
     """Import MediaPipe Pose landmark files (see the module docstring) as `out_dir`."""
+    read = read_mediapipe(input, coordinates=coordinates, allow_gaps=allow_gaps)
+    return write_pose_videos(
+        out_dir, read, labels=labels, persons=persons, split=split, overwrite=overwrite
+    )
+
+
+def read_mediapipe(
+    input: str | Path, *, coordinates: str = "auto", allow_gaps: bool = False
+) -> PoseVideos:
+    """The videos of MediaPipe Pose landmark files, read and tracked (module docstring)."""
     if coordinates not in COORDINATES:
         raise UserError(f"--coordinates {coordinates!r}: choose {', '.join(COORDINATES)}.")
     root = Path(input)
@@ -367,16 +381,11 @@ def import_mediapipe(
         if is_world
         else "image landmarks, [-1, 1], y down"
     )
-    return write_pose_dataset(
-        out_dir,
+    return PoseVideos(
         tracked,
         layout=LAYOUTS["mediapipe33"],
         channels=channels,
         estimator="mediapipe",
-        labels=labels,
-        persons=persons,
-        split=split,
-        overwrite=overwrite,
         input_path=root,
         extra={"coordinates": view, "aligned": False},
         notes=[f"{first.path.name} ...: {view}"] if len(tables) > 1 else [view],

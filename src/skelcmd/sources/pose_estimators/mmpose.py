@@ -23,8 +23,9 @@ from skelcmd.errors import UserError
 from skelcmd.skeleton import COCO17
 from skelcmd.sources.pose_estimators.dataset import (
     PoseImportSummary,
+    PoseVideos,
     image_extra,
-    write_pose_dataset,
+    write_pose_videos,
 )
 from skelcmd.sources.pose_estimators.files import read_json, video_files
 from skelcmd.sources.pose_estimators.image import image_size_of, parse_image_size, to_unit
@@ -110,6 +111,19 @@ def import_mmpose(
     overwrite: bool = False,
 ) -> PoseImportSummary:
     """Import MMPose predictions (see the module docstring) as the data set `out_dir`."""
+    read = read_mmpose(input, image_size=image_size, allow_gaps=allow_gaps)
+    return write_pose_videos(
+        out_dir, read, labels=labels, persons=persons, split=split, overwrite=overwrite
+    )
+
+
+def read_mmpose(
+    input: str | Path,
+    *,
+    image_size: str | tuple[int, int] | None = None,
+    allow_gaps: bool = False,
+) -> PoseVideos:
+    """The videos of MMPose predictions, read and tracked (module docstring)."""
     root = Path(input)
     size = parse_image_size(image_size)
     tracked, sizes, notes = [], {}, []
@@ -122,16 +136,11 @@ def import_mmpose(
         )
         det.points = to_unit(det.points, "pixels", sizes[name])
         tracked.append(track(det, allow_gaps=allow_gaps))
-    return write_pose_dataset(
-        out_dir,
+    return PoseVideos(
         tracked,
         layout=COCO17,
         channels="xy+score",
         estimator="mmpose",
-        labels=labels,
-        persons=persons,
-        split=split,
-        overwrite=overwrite,
         input_path=root,
         extra=image_extra(tracked, sizes),
         notes=notes,

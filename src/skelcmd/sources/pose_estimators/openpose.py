@@ -27,8 +27,9 @@ from skelcmd.errors import UserError
 from skelcmd.skeleton import LAYOUTS
 from skelcmd.sources.pose_estimators.dataset import (
     PoseImportSummary,
+    PoseVideos,
     image_extra,
-    write_pose_dataset,
+    write_pose_videos,
 )
 from skelcmd.sources.pose_estimators.files import frame_files, read_json
 from skelcmd.sources.pose_estimators.image import (
@@ -125,6 +126,24 @@ def import_openpose(
 ) -> PoseImportSummary:
     """Import the OpenPose JSON folder `input` as the data set `out_dir` (see the module
     docstring and `dataset.py` for labels, segments and splits)."""
+    read = read_openpose(
+        input, model=model, keypoint_scale=keypoint_scale, image_size=image_size,
+        allow_gaps=allow_gaps,
+    )  # fmt: skip
+    return write_pose_videos(
+        out_dir, read, labels=labels, persons=persons, split=split, overwrite=overwrite
+    )
+
+
+def read_openpose(
+    input: str | Path,
+    *,
+    model: str = "auto",
+    keypoint_scale: str = "auto",
+    image_size: str | tuple[int, int] | None = None,
+    allow_gaps: bool = False,
+) -> PoseVideos:
+    """The videos of the OpenPose JSON folder `input`, read and tracked (module docstring)."""
     if model not in ("auto", *MODELS):
         raise UserError(f"--model {model!r}: choose auto, {', '.join(MODELS)}.")
     if keypoint_scale not in SCALES:
@@ -181,16 +200,11 @@ def import_openpose(
             lambda n, w=where, f=first: str(w.get(n, f.parent)),
         )
         tracked.append(track(det, allow_gaps=allow_gaps))
-    return write_pose_dataset(
-        out_dir,
+    return PoseVideos(
         tracked,
         layout=LAYOUTS[MODELS[name]],
         channels="xy+score",
         estimator="openpose",
-        labels=labels,
-        persons=persons,
-        split=split,
-        overwrite=overwrite,
         input_path=root,
         extra={"model": name, "keypoint_scale": scale, **image_extra(tracked, sizes)},
         notes=[f"model {name}" + (" (detected from the poses)" if model == "auto" else "")],

@@ -27,8 +27,9 @@ from skelcmd.errors import UserError
 from skelcmd.skeleton import COCO17
 from skelcmd.sources.pose_estimators.dataset import (
     PoseImportSummary,
+    PoseVideos,
     image_extra,
-    write_pose_dataset,
+    write_pose_videos,
 )
 from skelcmd.sources.pose_estimators.files import frame_files, read_json, video_files
 from skelcmd.sources.pose_estimators.image import (
@@ -186,6 +187,19 @@ def import_yolo_pose(
     overwrite: bool = False,
 ) -> PoseImportSummary:
     """Import YOLO-pose results (see the module docstring) as the data set `out_dir`."""
+    read = read_yolo_pose(input, image_size=image_size, allow_gaps=allow_gaps)
+    return write_pose_videos(
+        out_dir, read, labels=labels, persons=persons, split=split, overwrite=overwrite
+    )
+
+
+def read_yolo_pose(
+    input: str | Path,
+    *,
+    image_size: str | tuple[int, int] | None = None,
+    allow_gaps: bool = False,
+) -> PoseVideos:
+    """The videos of YOLO-pose results, read and tracked (module docstring)."""
     root = Path(input)
     size = parse_image_size(image_size)
     txt = root.is_dir() and not any(root.rglob("*.json")) and any(root.rglob("*.txt"))
@@ -211,16 +225,11 @@ def import_yolo_pose(
         raise UserError(
             f"{root}: some videos have keypoint confidences and some not; import them separately."
         )
-    return write_pose_dataset(
-        out_dir,
+    return PoseVideos(
         tracked,
         layout=COCO17,
         channels="xy+score" if scored.pop() else "xy",
         estimator="yolo-pose",
-        labels=labels,
-        persons=persons,
-        split=split,
-        overwrite=overwrite,
         input_path=root,
         extra=image_extra(tracked, sizes),
     )
