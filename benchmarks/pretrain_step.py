@@ -8,16 +8,22 @@ motion and bone made per sample in numpy, augmentation per sample in numpy with 
 Python pass per modality pair for the CMD loss. skelcmd: batched augmentation and modalities on
 the device, batched losses and, on the CPU, all modalities' GRUs in one batched recurrence per
 layer (`skelcmd.encoders.recurrence`), as training runs them. On the CPU its variants are
-`fp32` (train.cpu_bf16=false), `bf16` (true: bfloat16 autocast) and `nn.GRU` (float32 with
-nn.GRU's CPU kernel, one GRU after another: skelcmd's step before the batched recurrence);
-the line "training would run" says which precision `auto` picks on this machine. On CUDA,
-`skelcmd` is the step as training runs it (cuDNN, float16 autocast). The variants' steps
+`fp32` (train.cpu_bf16=false), `bf16` (true: bfloat16 autocast), both on the batched
+recurrence, `nn.GRU` (float32 with nn.GRU's CPU kernel, one GRU after another: skelcmd's step
+before the batched recurrence) and `default`: what training picks with its default settings
+(`train.cpu_bf16` and `train.cpu_recurrence` auto: the precision and the GRU path chosen by
+measurement at start; the lines "<variant> ran:" say what each variant ran). On CUDA,
+`skelcmd` is the step as training runs it (cuDNN, `train.amp` auto). The variants' steps
 alternate in one process; peak memory is measured for each alone, in a fresh process.
 `--encoder stgcn` times skelcmd's step with SkeletonCLR's ST-GCN instead, fp32 against bf16
 (the baseline is the reference's GRU, so it does not run then).
 
     python -m benchmarks.pretrain_step [--encoder gru|stgcn] [--hidden 256] [--steps 5]
-                                       [--device cpu]
+                                       [--device cpu] [--variants fp16,bf16,baseline] [--quick]
+
+`--variants` picks among fp32, bf16, fp16 (float16 autocast with a GradScaler: CUDA's), nn.GRU,
+default, skelcmd and baseline; `--quick` (a smoke test, for CI) times one step each and skips
+the peak-memory runs.
 """
 
 from __future__ import annotations
@@ -152,23 +158,29 @@ def baseline_step(model, optimizer, data, lengths, rng, topk) -> None:
 
 
 # ----------------------------------------------------------------------------- skelcmd
-def skelcmd_step(model, optimizer, data, lengths, config) -> None:
+def skelcmd_step(model, optimizer, data, lengths, config, amp, scaler) -> None:
     from skelcmd.augment import two_views
-    from skelcmd.precision import autocast_dtype
 
     v1, v2 = two_views(data, lengths, config.augment)
-    amp = autocast_dtype(config.train, data.device)  # mixed precision, as training
     with torch.autocast(data.device.type, dtype=amp, enabled=amp is not None):
         loss = model(v1, v2)["loss"]
     optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
 
 
-# skelcmd's variants: train.cpu_bf16, and whether the GRUs run the fused CPU recurrence (False:
-# nn.GRU's CPU kernel, one GRU after another, as skelcmd ran before it). On CUDA, `skelcmd` is
-# the step as training runs it (float16 autocast).
-SKELCMD = {"fp32": (False, True), "bf16": (True, True), "nn.GRU": (False, False), "skelcmd": ()}
+# skelcmd's variants: train.cpu_bf16 and train.cpu_recurrence (nn_gru: nn.GRU's CPU kernel, one
+# GRU after another, as skelcmd ran before the batched recurrence). `default` and, on CUDA,
+# `skelcmd` are the step as training runs it with the default settings.
+SKELCMD = {
+    "fp32": ["train.cpu_bf16=false", "train.amp=false", "train.cpu_recurrence=batched"],
+    "bf16": ["train.cpu_bf16=true", "train.amp=bfloat16", "train.cpu_recurrence=batched"],
+    "fp16": ["train.cpu_bf16=false", "train.amp=float16"],  # (float32 on the CPU)
+    "nn.GRU": ["train.cpu_bf16=false", "train.amp=false", "train.cpu_recurrence=nn_gru"],
+    "default": [],
+    "skelcmd": [],
+}
 
 
 def make_step(variant: str, args: argparse.Namespace):
@@ -184,22 +196,27 @@ def make_step(variant: str, args: argparse.Namespace):
     else:
         from skelcmd.config import load_config
         from skelcmd.model import build_model
+        from skelcmd.precision import autocast_dtype, choose_recurrence, describe, use_recurrence
 
         overrides = [f"model.encoder={args.encoder}"]
         if args.encoder == "stgcn":  # SkeletonCLR's ST-GCN: width 16, 256-d output
             overrides.append("model.encoder_args={}")
         else:
             overrides.append(f"model.encoder_args={{hidden: {hidden}, num_layers: 3}}")
-        overrides += [f"model.queue_size={queue}", f"cmd.topk={topk}"]
-        bf16, fused = SKELCMD[variant] or ("auto", True)
-        overrides.append(f"train.cpu_bf16={str(bf16).lower()}")
+        overrides += [f"model.queue_size={queue}", f"cmd.topk={topk}", *SKELCMD[variant]]
         config = load_config(None, overrides)
-        model = build_model(config, NTU25, PERSONS, device)  # as training builds it
-        for module in model.modules():
-            if hasattr(module, "fused"):
-                module.fused = fused
+        model = build_model(config, NTU25, PERSONS, device)  # as training builds it and
+        amp = autocast_dtype(config.train, torch.device(device))  # chooses what runs
+        queries = [branch.encoder_q for branch in model.branches.values()]
+        path = choose_recurrence(config.train, queries, BATCH, FRAMES, amp, torch.device(device))
+        if path is not None:
+            use_recurrence(model, path.path)
+        ran = [describe(config.train, torch.device(device))]
+        ran += [path.describe()] if path is not None else []
         data = torch.from_numpy(synth.data).to(device)
-        step_args = (data, torch.from_numpy(lengths.astype(np.int64)).to(device), config)
+        scaler = torch.amp.GradScaler(data.device.type, enabled=amp == torch.float16)
+        lengths = torch.from_numpy(lengths.astype(np.int64)).to(device)
+        step_args = (data, lengths, config, amp, scaler)
         step = skelcmd_step
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -215,6 +232,7 @@ def make_step(variant: str, args: argparse.Namespace):
         return time.perf_counter() - tick
 
     run.model = model  # for the tests
+    run.ran = [] if variant == "baseline" else ran  # what precision and GRU path ran
     return run
 
 
@@ -256,6 +274,15 @@ def matmul_gflops(
     return 2 * size**3 * repeats / best / 1e9
 
 
+def matmul_peaks(size: int = 2048) -> tuple[float, float, float]:
+    """GFLOP/s of float32 products in MKL (torch's mm) and in oneDNN, and of bfloat16 ones."""
+    return (
+        matmul_gflops(torch.float32, size),
+        matmul_gflops(torch.float32, size, onednn=True),
+        matmul_gflops(torch.bfloat16, size, onednn=True),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", choices=["gru", "stgcn"], default="gru")
@@ -264,29 +291,41 @@ def main() -> None:
     parser.add_argument("--topk", type=int, default=8192)
     parser.add_argument("--steps", type=int, default=5, help="timed steps of each variant")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--variants", help="comma-separated (default: all that apply)")
+    parser.add_argument("--quick", action="store_true", help="one step each, no memory runs")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's peak
     args = parser.parse_args()
     if args.memory_of:
         print(peak_memory(args.memory_of, args))
         return
     gru, cpu = args.encoder == "gru", not args.device.startswith("cuda")
+    steps_each = 1 if args.quick else args.steps
     size = f"gru hidden {args.hidden}" if gru else args.encoder
     print(
         f"CMD pretraining step: batch {BATCH}, {FRAMES} frames, 3 modalities, "
         f"{size}, K {args.queue}, top-k {args.topk}, device {args.device}, "
         f"torch threads {torch.get_num_threads()}; steps of the variants interleaved, "
-        f"median of {args.steps} each"
+        f"median of {steps_each} each"
     )
     variants = {
-        (True, True): ("fp32", "bf16", "nn.GRU", "baseline"),
-        (True, False): ("fp32", "bf16"),
+        (True, True): ("fp32", "bf16", "nn.GRU", "default", "baseline"),
+        (True, False): ("fp32", "bf16", "default"),
         (False, True): ("skelcmd", "baseline"),
         (False, False): ("skelcmd",),
     }[cpu, gru]
+    if args.variants:
+        variants = tuple(args.variants.split(","))
+        unknown = sorted(set(variants) - {*SKELCMD, "baseline"})
+        if unknown or ("baseline" in variants and not gru):
+            parser.error(f"--variants: {', '.join(unknown) or 'baseline'} cannot run here")
+    # The matrix-product peaks, before the steps and again after them (the larger counts: a
+    # busy moment of a shared machine lowers one of them)
+    peak_size = 256 if args.quick else 2048
+    peaks_before = matmul_peaks(peak_size) if cpu and gru else None
     # Memory first, each variant alone in a fresh process: a child's peak RSS counts the
     # parent's at the fork, so the parent must not hold the models yet.
     peaks = {}
-    for variant in variants:
+    for variant in variants if not args.quick else ():
         command = [sys.executable, __file__, "--memory-of", variant, *sys.argv[1:]]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         peaks[variant] = float(out.strip().splitlines()[-1])
@@ -294,35 +333,35 @@ def main() -> None:
     for run in steps.values():
         run()  # warm-up
     times: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(args.steps):
+    for _ in range(steps_each):
         for variant, run in steps.items():
             times[variant].append(run())
     seconds = {v: float(np.median(t)) for v, t in times.items()}
     memory = "GPU" if not cpu else "RSS"
     for variant in variants:
         spread = f"{min(times[variant]):.2f}-{max(times[variant]):.2f}"
+        peak = f"{peaks[variant]:.0f} MiB" if variant in peaks else "not measured"
         print(
             f"{variant:9s} {seconds[variant]:7.2f} s/step ({spread})  "
-            f"{BATCH / seconds[variant]:7.1f} samples/s  peak {memory} {peaks[variant]:.0f} MiB"
+            f"{BATCH / seconds[variant]:7.1f} samples/s  peak {memory} {peak}"
         )
     if "baseline" in seconds:
-        for variant in variants[:-1]:
+        for variant in (v for v in variants if v != "baseline"):
             print(f"{variant} against the baseline: {seconds['baseline'] / seconds[variant]:.2f}x")
     if "nn.GRU" in seconds:
-        for variant in ("fp32", "bf16"):
+        for variant in (v for v in ("fp32", "bf16", "default") if v in seconds):
             print(f"{variant} against nn.GRU: {seconds['nn.GRU'] / seconds[variant]:.2f}x")
-    if cpu:
-        from skelcmd.config import TrainConfig
-        from skelcmd.precision import describe
-
-        print(f"training would run: {describe(TrainConfig(), torch.device('cpu'))}")
+    for variant in variants:
+        for line in steps[variant].ran:
+            print(f"{variant} ran: {line}")
     if cpu and gru:
         flops = gru_step_flops(args.hidden)
-        mkl, fp32 = matmul_gflops(torch.float32), matmul_gflops(torch.float32, onednn=True)
-        bf16 = matmul_gflops(torch.bfloat16, onednn=True)
+        after = matmul_peaks(peak_size)
+        mkl, fp32, bf16 = (max(a, b) for a, b in zip(peaks_before, after, strict=True))
         fp32 = max(fp32, mkl)  # the peak: the faster of the two libraries
         print(
-            f"GRU arithmetic: {flops / 1e9:.0f} GFLOP per step; measured matmul speed (2048^2): "
+            f"GRU arithmetic: {flops / 1e9:.0f} GFLOP per step; measured matmul speed "
+            f"({peak_size}^2): "
             f"fp32 {mkl:.0f} GFLOP/s with torch's mm (MKL), {fp32:.0f} peak (oneDNN or MKL), "
             f"bf16 {bf16:.0f} GFLOP/s; so at least {flops / 1e9 / fp32:.2f} s (fp32) and "
             f"{flops / 1e9 / bf16:.2f} s (bf16) per step"

@@ -20,12 +20,15 @@ from skelcmd.synthetic.generator import generate
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda", 0), torch.device("mps")
 
 
-def test_cuda_uses_float16_where_amp_is_set_and_other_devices_float32() -> None:
+def test_cuda_uses_float16_where_amp_is_set_and_other_devices_float32(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cuda_capability", lambda device: (7, 5))  # no bfloat16 units
     assert precision.autocast_dtype(TrainConfig(), CUDA) == torch.float16
     assert precision.autocast_dtype(TrainConfig(amp=False), CUDA) is None
     assert precision.autocast_dtype(TrainConfig(cpu_bf16=True), CUDA) == torch.float16
     assert precision.autocast_dtype(TrainConfig(cpu_bf16=True), MPS) is None
-    assert precision.describe(TrainConfig(), CUDA) == "precision on cuda:0: float16 autocast"
+    assert precision.describe(TrainConfig(), CUDA) == (
+        "precision on cuda:0: float16 autocast with a GradScaler (train.amp=auto, compute 7.5)"
+    )
 
 
 def test_cpu_bfloat16_as_set_or_where_the_probe_finds_it_pays(monkeypatch) -> None:

@@ -9,6 +9,9 @@ state, the queues and the losses stay float32 whatever it is: `skelcmd.losses`,
   is float16 (what it meant before `auto`); `false` float32. Training adds a GradScaler to
   float16 only: bfloat16 has float32's range, so its gradients do not underflow.
   `cuda_autocast_dtype` is that rule, a function of the setting and the capability alone.
+  cuDNN's GRUs run in float16 under float16 autocast, and in float32 under bfloat16:
+  PyTorch's autocast hands cuDNN's RNNs float16 whatever the autocast dtype, which without
+  a GradScaler would leave their gradients unscaled (`skelcmd.encoders.gru`).
 - CPU, `train.cpu_bf16`: bfloat16 autocast where it says so. `auto` decides by measurement,
   not by the CPU's name: the first time it is asked, `bf16_speedup` times the matrix products
   of the GRU encoders (a layer's input projection, one frame's recurrent products) in float32
@@ -19,15 +22,20 @@ state, the queues and the losses stay float32 whatever it is: `skelcmd.losses`,
 The GRU path on the CPU, `train.cpu_recurrence` (`choose_recurrence`): `batched` steps all
 modalities' GRUs in one recurrence (`skelcmd.encoders.recurrence`), `nn_gru` runs each GRU
 through PyTorch's `nn.GRU` (the path GPUs always take, with cuDNN). Which is faster depends
-on the CPU's matrix libraries (benchmarks/README.md), so `auto` measures: one forward and
+on the CPU's matrix libraries (benchmarks/README.md), so `auto` measures: a forward and
 backward of the run's own query encoders, at its batch size and in its precision, each way,
-and takes the faster. Models too small for it to matter skip the probe and run batched.
+on 1 frame and on several, extrapolated to the run's frames, and takes the faster
+(`recurrence_seconds`; 2 to 4 s at hidden 128 to 256 on 2 cores). At hidden 1024 on 2 cores
+it takes about 20 s for a single coarse pair, 1 and 3 frames: there, where the paths are
+within about 20 % of each other, set the path by hand if it matters. Models too small for it
+to matter skip the probe and run batched.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +53,8 @@ NATIVE_BF16 = (8, 0)  # the first CUDA compute capability with bfloat16 units (A
 _PROBE = ((1, 2048, 512, 1536), (6, 64, 256, 768))
 
 TINY_GFLOP = 2.0  # encoders whose forward + backward of a batch costs less are not probed
-PROBE_SECONDS = 0.2  # the length of one timed pass of the recurrence probe (frames adjusted)
+PROBE_SECONDS = 0.5  # about how long the recurrence probe's longer pass runs (frames adjusted)
+PROBE_BUDGET = 3.0  # after this many seconds the probe times no further pair (one at least)
 RECURRENCES = ("batched", "nn_gru")
 
 
@@ -184,9 +193,14 @@ def choose_recurrence(
     if flops < TINY_GFLOP * 1e9:
         return Recurrence("batched", f"auto: a model this small is not measured ({flops:.1e} FLOP)")
     seconds, probed = recurrence_seconds(encoders, batch, frames, dtype)
-    path = min(seconds, key=seconds.get)
-    times = ", ".join(f"{seconds[p]:.3f} s {p}" for p in RECURRENCES)
-    why = f"auto: forward + backward of {probed} of {frames} frames took {times}"
+    pairs = zip(seconds["batched"], seconds["nn_gru"], strict=True)
+    ratio = statistics.median(n / b for b, n in pairs)
+    path = "batched" if ratio >= 1 else "nn_gru"
+    times = ", ".join(f"{statistics.median(seconds[p]):.2f} s {p}" for p in RECURRENCES)
+    why = (
+        f"auto: forward + backward of {frames} frames, from {probed[0]} and {probed[1]} "
+        f"timed: {times} (median of {len(seconds[path])}); batched {ratio:.2f}x as fast"
+    )
     return Recurrence(path, why)
 
 
@@ -195,12 +209,17 @@ def recurrence_seconds(
     batch: int,
     frames: int,
     dtype: torch.dtype | None,
-    rounds: int = 3,
-) -> tuple[dict[str, float], int]:
-    """Seconds of one forward and backward of `encoders` on random clips, each way (best of
-    `rounds`, interleaved), and the frames timed: as many of `frames` as fit `PROBE_SECONDS`
-    per pass (the cost of both paths grows linearly with the frames). The encoders' weights,
-    gradients, BatchNorm statistics, `fused` flags and the global RNG are left as they were."""
+    pairs: int = 3,
+) -> tuple[dict[str, list[float]], tuple[int, int]]:
+    """Seconds of one forward and backward of `encoders` on random clips of `frames` frames,
+    each way, and the two frame counts timed to estimate them.
+
+    A pass costs a fixed part (weights stacked, packed, their gradients) and a part per frame,
+    so each path is timed on 1 frame and on about as many as fit `PROBE_SECONDS` (at least
+    3, at most `frames`), and the line through the two gives the cost at `frames`. Both paths
+    run back to back in up to `pairs` pairs (which goes first alternates: compare them pair by
+    pair), no more once `PROBE_BUDGET` seconds have passed. The encoders' weights, gradients,
+    BatchNorm statistics, `fused` flags and the global RNG are left as they were."""
     generator = torch.Generator().manual_seed(0)
     c, v, m = encoders[0].expected
     modes = [(e, e.training, e.fused) for e in encoders]
@@ -220,14 +239,21 @@ def recurrence_seconds(
     try:
         for e in encoders:
             e.eval()  # BatchNorm reads its statistics instead of updating them
-        short = min(2, frames)
-        per_frame = max(once(path, short) for path in RECURRENCES) / short  # and warm-up
-        probed = max(short, min(frames, round(PROBE_SECONDS / max(per_frame, 1e-9))))
-        best = dict.fromkeys(RECURRENCES, math.inf)
-        for _ in range(rounds):
-            for path in RECURRENCES:
-                best[path] = min(best[path], once(path, probed))
-        return best, probed
+        start, first = time.perf_counter(), 1
+        for path in RECURRENCES:
+            once(path, first)  # warm-up: first calls, allocations
+        short = max(once(path, first) for path in RECURRENCES)
+        longer = max(min(3, frames), min(frames, round(first * PROBE_SECONDS / short)))
+        once("batched", longer)  # its products' libraries are chosen at their first use
+        seconds: dict[str, list[float]] = {path: [] for path in RECURRENCES}
+        for i in range(pairs):
+            if i and time.perf_counter() - start > PROBE_BUDGET:
+                break
+            for path in RECURRENCES if i % 2 == 0 else RECURRENCES[::-1]:
+                short, long = once(path, first), once(path, longer)
+                slope = (long - short) / (longer - first) if longer > first else 0.0
+                seconds[path].append(max(long, short + slope * (frames - first)))  # (noise)
+        return seconds, (first, longer)
     finally:
         for e, training, fused in modes:
             e.train(training)

@@ -42,7 +42,7 @@ from skelcmd.errors import UserError
 from skelcmd.evaluate.monitor import KNNMonitor
 from skelcmd.locking import folder_lock
 from skelcmd.model import build_model
-from skelcmd.precision import autocast_dtype
+from skelcmd.precision import autocast_dtype, choose_recurrence, use_recurrence
 from skelcmd.precision import describe as describe_precision
 from skelcmd.schedule import learning_rate
 
@@ -171,14 +171,25 @@ def _pretrain(
         momentum=config.optim.momentum,
         weight_decay=config.optim.weight_decay,
     )
-    amp = autocast_dtype(config.train, world.device)  # float16 on CUDA, bfloat16 on some CPUs
-    if world.size > 1 and world.device.type == "cpu":  # the main process's probe decides
-        choice = [amp]
+    amp = autocast_dtype(config.train, world.device)  # bfloat16 or float16 on CUDA and CPUs
+    queries = [branch.encoder_q for branch in model.branches.values()]
+    frames, batch = config.augment.out_frames, config.optim.batch_size
+    recurrence = (  # the GRUs' CPU path, measured in the precision chosen
+        choose_recurrence(config.train, queries, batch, frames, amp, world.device)
+        if world.is_main
+        else None
+    )
+    if world.size > 1 and world.device.type == "cpu":  # the main process's probes decide
+        choice = [amp, recurrence]
         torch.distributed.broadcast_object_list(choice, src=0)
-        amp = choice[0]
+        amp, recurrence = choice
+    if recurrence is not None:
+        use_recurrence(model, recurrence.path)
     scaler = torch.amp.GradScaler(world.device.type, enabled=amp == torch.float16)
     if world.is_main:
         print(describe_precision(config.train, world.device), flush=True)
+        if recurrence is not None:
+            print(recurrence.describe(), flush=True)
     start_epoch, history = 0, []
     if checkpoint is not None:
         check_resumable(
@@ -186,7 +197,8 @@ def _pretrain(
         )
         load_weights(model, checkpoint["model"], kept)
         optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
+        if checkpoint["scaler"]:  # (empty where the run was saved without float16)
+            scaler.load_state_dict(checkpoint["scaler"])
         set_rng_state(checkpoint["rng"][min(world.rank, len(checkpoint["rng"]) - 1)])
         start_epoch, history = checkpoint["epoch"], checkpoint["history"]
     network: torch.nn.Module = model
@@ -283,6 +295,8 @@ def _pretrain(
         bar.close()
         record = {"epoch": epoch + 1, "lr": lr, **{k: v / steps for k, v in sums.items()}}
         record["seconds"] = time.perf_counter() - tick
+        if recurrence is not None:
+            record["cpu_recurrence"] = recurrence.path
         if monitor is not None and world.is_main and monitor.due(epoch + 1):
             record.update(monitor(model, writer, global_step=(epoch + 1) * steps))
         history.append(record)

@@ -9,7 +9,7 @@ import torch
 from benchmarks import pretrain_step
 
 
-@pytest.mark.parametrize("variant", ["skelcmd", "fp32", "bf16", "nn.GRU", "baseline"])
+@pytest.mark.parametrize("variant", ["skelcmd", "fp32", "bf16", "nn.GRU", "default", "baseline"])
 def test_each_variant_steps_and_trains(variant):
     # (the stgcn encoder is left out: at the benchmark's batch its step takes half a minute)
     args = argparse.Namespace(encoder="gru", hidden=8, queue=128, topk=16, device="cpu")
@@ -23,6 +23,10 @@ def test_each_variant_steps_and_trains(variant):
     if variant != "baseline":  # nn.GRU: the GRUs' nn.GRU kernels, one encoder after another
         fused = {m.fused for m in run.model.modules() if hasattr(m, "fused")}
         assert fused == {variant != "nn.GRU"}
+        precision, path = run.ran  # what ran, as training prints it
+        assert precision.startswith("precision on the CPU: ")
+        shown = "nn.GRU" if variant == "nn.GRU" else "batched recurrence"
+        assert path.startswith(f"GRU path on the CPU: {shown} (")
 
 
 def test_gru_flops_and_matmul_speed():

@@ -6,8 +6,18 @@ import pytest
 import torch
 from torch import nn
 
+import skelcmd.encoders.kernels as kernels
 import skelcmd.encoders.recurrence as recurrence
-from skelcmd.encoders.kernels import Workspace, batched_linear, linear, prepare
+from skelcmd.encoders.kernels import (
+    LIBRARIES,
+    Weights,
+    Workspace,
+    add_batched_linear_,
+    batched_at_b,
+    batched_linear,
+    linear,
+    using,
+)
 from skelcmd.encoders.recurrence import gru_pair_layer
 
 P, T, N, I, H = 3, 7, 5, 6, 4
@@ -37,18 +47,23 @@ def plain(grus: list[list[nn.GRU]], x: torch.Tensor, reverse: bool) -> torch.Ten
     return torch.stack(outs)
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("reverse", [False, True], ids=["pair", "bidirectional"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_outputs_and_every_gradient_equal_nn_gru(dtype: torch.dtype, reverse: bool) -> None:
+def test_outputs_and_every_gradient_equal_nn_gru(
+    dtype: torch.dtype, reverse: bool, library: str
+) -> None:
     grus, ref_grus = pairs(dtype), pairs(dtype)
     x = torch.randn(P, T, N, I, dtype=dtype)
     x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ours = gru_pair_layer(x_ours, *stacked(grus), reverse=reverse)
+    with using(library):  # (float64 products are always torch's bmm)
+        ours = gru_pair_layer(x_ours, *stacked(grus), reverse=reverse)
     theirs = plain(ref_grus, x_ref, reverse)
     tol = 1e-12 if dtype == torch.float64 else 2e-6
     torch.testing.assert_close(ours, theirs, atol=tol, rtol=tol)
     weight = torch.randn_like(ours)  # a loss that weighs every output
-    (ours * weight).sum().backward()
+    with using(library):
+        (ours * weight).sum().backward()
     (theirs * weight).sum().backward()
     torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=10 * tol, rtol=10 * tol)
     for pair, ref_pair in zip(grus, ref_grus, strict=True):
@@ -56,6 +71,27 @@ def test_outputs_and_every_gradient_equal_nn_gru(dtype: torch.dtype, reverse: bo
             for name in NAMES:
                 mine, expected = getattr(gru, f"{name}_l0").grad, getattr(ref, f"{name}_l0").grad
                 torch.testing.assert_close(mine, expected, atol=10 * tol, rtol=10 * tol, msg=name)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_single_frame(library: str) -> None:
+    """One frame (the start-up probe times passes of 1 frame): no recurrent product, so
+    W_hh's gradient is zero; everything else as nn.GRU's."""
+    grus, ref_grus = pairs(torch.float32), pairs(torch.float32)
+    x = torch.randn(P, 1, N, I)
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    with using(library):
+        ours = gru_pair_layer(x_ours, *stacked(grus))
+        ours.square().sum().backward()
+    theirs = plain(ref_grus, x_ref, False)
+    theirs.square().sum().backward()
+    torch.testing.assert_close(ours, theirs, atol=2e-6, rtol=2e-6)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=2e-5, rtol=2e-5)
+    for pair, ref_pair in zip(grus, ref_grus, strict=True):
+        for gru, ref in zip(pair, ref_pair, strict=True):
+            for name in NAMES:
+                mine, expected = getattr(gru, f"{name}_l0").grad, getattr(ref, f"{name}_l0").grad
+                torch.testing.assert_close(mine, expected, atol=2e-5, rtol=2e-5, msg=name)
 
 
 def test_without_gradients_the_same_states_and_stale_scratch_is_harmless() -> None:
@@ -95,23 +131,60 @@ def test_shapes_are_checked() -> None:
         gru_pair_layer(torch.randn(P - 1, T, N, I), *w)
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
-def test_linear_products_equal_matmul(dtype: torch.dtype) -> None:
+def test_products_equal_matmul_in_every_library(dtype: torch.dtype, library: str) -> None:
     g = torch.Generator().manual_seed(0)
-    x, w, b = (torch.randn(*s, generator=g).to(dtype) for s in [(3, 9, 8), (3, 5, 8), (3, 5)])
+    shapes = [(3, 9, 8), (3, 5, 8), (3, 5), (3, 9, 5)]
+    x, w, b, acc = (torch.randn(*s, generator=g).to(dtype) for s in shapes)
     tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 5e-2}[dtype]
     expected = x.double() @ w.double().transpose(1, 2) + b.double().unsqueeze(1)
-    for weights in (w, prepare(w, 9)):
-        out = torch.empty(3, 9, 5, dtype=dtype)
-        got = batched_linear(x, weights, b, out=out)
-        assert got.data_ptr() == out.data_ptr()
-        torch.testing.assert_close(got.double(), expected, atol=tol * 10, rtol=tol)
-    no_bias = batched_linear(x, w)
-    torch.testing.assert_close(
-        no_bias.double(), expected - b.double().unsqueeze(1), atol=tol * 10, rtol=tol
-    )
+
+    def close(got: torch.Tensor, want: torch.Tensor) -> None:
+        assert got.dtype == dtype
+        torch.testing.assert_close(got.double(), want, atol=tol * 10, rtol=tol)
+
+    with using(library):
+        for weights in (w, Weights(w, 9)):
+            out = torch.empty(3, 9, 5, dtype=dtype)
+            got = batched_linear(x, weights, b, out=out)
+            assert got.data_ptr() == out.data_ptr()
+            close(got, expected)
+            total = acc.clone()
+            assert add_batched_linear_(total, x, weights) is total
+            close(total, acc.double() + expected - b.double().unsqueeze(1))
+        close(batched_linear(x, w), expected - b.double().unsqueeze(1))
+        close(
+            batched_linear(x, w.transpose(1, 2).contiguous().transpose(1, 2)),
+            expected - b.double().unsqueeze(1),
+        )
+        close(batched_at_b(x, acc), x.double().transpose(1, 2) @ acc.double())
+        close(batched_at_b(x[:, :0], acc[:, :0]), torch.zeros(3, 8, 5, dtype=torch.float64))
+        close(
+            batched_at_b(x[:, 1:], acc[:, 1:]),
+            x[:, 1:].double().transpose(1, 2) @ acc[:, 1:].double(),
+        )
     transposed = linear(x[0].T.contiguous().T, w[0].T.contiguous().T, b[0])  # any strides
-    torch.testing.assert_close(transposed.double(), expected[0], atol=tol * 10, rtol=tol)
+    close(transposed, expected[0])
+
+
+def test_each_kind_and_shape_of_product_is_measured_once(monkeypatch) -> None:
+    monkeypatch.setattr(kernels, "_CHOSEN", {})
+    x, w = torch.randn(2, 600, 4), torch.randn(2, 3, 4)
+    calls = []
+    real = kernels._seconds
+    monkeypatch.setattr(kernels, "_seconds", lambda *a: calls.append(a[1:]) or real(*a))
+    for _ in range(2):
+        batched_linear(x, w)
+        batched_linear(x[:, :9], w)
+    keys = list(kernels.chosen())
+    if torch.float32 not in kernels._ONEDNN_DTYPES:  # only one library: nothing to measure
+        assert keys == [] and calls == []
+        return
+    assert [k[:3] for k in keys] == [("linear", 2, kernels.MEASURE_ROWS + 1), ("linear", 2, 9)]
+    assert set(kernels.chosen().values()) <= set(LIBRARIES)
+    assert len(calls) == 2 * (2 + 2 * 5)  # per shape: each library once, then 5 pairs
+    assert max(rows for _, rows, _ in calls) == kernels.MEASURE_ROWS  # large ones on a slice
 
 
 def test_workspace_hands_back_what_it_was_given() -> None:

@@ -49,6 +49,7 @@ joint (zeros in every frame) stays zero; a score channel is centred like the coo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -80,6 +81,16 @@ def _recording() -> bool:
     )
 
 
+def _nn_gru_precision(device: str) -> contextlib.AbstractContextManager:
+    """Where `nn.GRU` runs under bfloat16 autocast: in float32, autocast off. PyTorch's
+    autocast wrapper for cuDNN's RNNs casts to float16 whatever the autocast dtype, which under
+    bfloat16 training (no GradScaler) would leave the GRUs' gradients unscaled in float16; on
+    the CPU `nn.GRU` computes in float32 under autocast anyway. Float16 autocast (with its
+    GradScaler) is left to PyTorch."""
+    bf16 = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16
+    return torch.autocast(device, enabled=False) if bf16 else contextlib.nullcontext()
+
+
 class _FrameEncoder(nn.Module):
     """Shared by both GRUs: shape check, reference flattening, the input BatchNorm, and the
     choice of kernels. Per layer the subclass has a pair of GRUs reading the same input
@@ -87,8 +98,8 @@ class _FrameEncoder(nn.Module):
 
     On the CPU the layers run as batched recurrences (`skelcmd.encoders.recurrence`, all
     encoders of `encode_together` at once); elsewhere, while a tracer or compiler records the
-    model, or with `fused` set to False (for tests and benchmarks), `nn.GRU` (cuDNN on GPUs)
-    in `layers_one_by_one`.
+    model, or with `fused` set to False (`train.cpu_recurrence`, chosen at the start of training
+    by `skelcmd.precision.choose_recurrence`), `nn.GRU` (cuDNN on GPUs) in `layers_one_by_one`.
     """
 
     reverse = False
@@ -144,9 +155,10 @@ class _FrameEncoder(nn.Module):
         }
         fused = all(e.fused for e in encoders) and not _recording()
         if frames[0].device.type != "cpu" or len(sizes) > 1 or not fused:
-            return [
-                e.summary(e.layers_one_by_one(f)) for e, f in zip(encoders, frames, strict=True)
-            ]
+            with _nn_gru_precision(frames[0].device.type):
+                return [
+                    e.summary(e.layers_one_by_one(f)) for e, f in zip(encoders, frames, strict=True)
+                ]
         h = torch.stack(frames).transpose(1, 2)  # (P, T, N, I)
         for layer in range(encoders[0].num_layers):
             pairs = [e.pair_weights(layer) for e in encoders]

@@ -28,7 +28,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from skelcmd.encoders.kernels import Workspace, batched_linear, linear, prepare
+from skelcmd.encoders.kernels import (
+    Weights,
+    Workspace,
+    add_batched_linear_,
+    batched_at_b,
+    batched_linear,
+)
 
 __all__ = ["gru_pair_layer"]
 
@@ -58,12 +64,6 @@ def gru_pair_layer(
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
     with torch.autocast(device, enabled=False):
         return _PairLayer.apply(x, w_ih, b_ih, w_hh, b_hh, reverse, dtype)
-
-
-def _at_b(a: Tensor, b: Tensor) -> Tensor:
-    """a (R, M), b (R, N) -> a^T b (M, N), transposed view. `linear` copies a transposed
-    first operand, so b, the narrower one here, goes first."""
-    return linear(b.T, a.T).T
 
 
 _BOTH, _FIRST, _SECOND = slice(0, 2), slice(0, 1), slice(1, 2)
@@ -113,14 +113,14 @@ class _PairLayer(torch.autograd.Function):
         wi2, bi2 = (_doubled_n(t.view(g, three, -1)).view(p, 2 * three, -1) for t in (wi, bi))
         batched_linear(xs.view(p, frames * n, i), wi2, bi2.view(p, 2 * three), out=gi)
         gi5 = gi.view(p, frames, n, 2, three)  # (r, z, 2 n) per GRU
-        wh_packed, bh2 = prepare(_doubled_n(wh), n), _doubled_n(bh)
+        wh_packed, bh2 = Weights(_doubled_n(wh), n), _doubled_n(bh)
         out = x.new_empty((p, frames, n, 2, hid), dtype=acc)  # the layer's output
         hs = ws.take((g, kept, n, hid), xs)  # h_t in the products' dtype
         saved = ws.take((g, kept, n, six), xs, acc)
         gi_step, gh = ws.take((p, 2, n, three), xs), ws.take((g, n, three), xs)
         cand, n2, state = (x.new_zeros((p, 2, n, hid), dtype=acc) for _ in range(3))
         mix, slope = (x.new_empty((p, 2, n, 2 * hid), dtype=acc) for _ in range(2))
-        one, zero = (torch.full((), v, dtype=acc, device=x.device) for v in (1.0, 0.0))
+        one, zero, minus_one = (torch.full((), v, dtype=acc, device=x.device) for v in (1, 0, -1))
         for step in range(frames):
             k = step if grads else 0
             views = _views(gi5, step, reverse)
@@ -136,7 +136,7 @@ class _PairLayer(torch.autograd.Function):
             gates = torch.add(git[..., : 2 * hid], ghp[..., : 2 * hid], out=st[..., 4 * hid :])
             r, z = gates.sigmoid_()[..., :hid], gates[..., hid:]
             torch.addcmul(git[..., 2 * hid :], r, ghp[..., 2 * hid :], out=cand)  # 2 a_n
-            cand.sigmoid_().mul_(2).sub_(1)  # n = tanh(a_n)
+            torch.add(minus_one, cand.sigmoid_(), alpha=2, out=cand)  # n = tanh(a_n)
             if dtype == acc:  # the state is the products' operand, h_t in hs (in place if k)
                 h = hs[:, k].view(p, 2, n, hid)
                 prev = hs[:, k - 1 if grads else 0].view(p, 2, n, hid) if step else state
@@ -175,7 +175,7 @@ class _PairLayer(torch.autograd.Function):
         g, _, _, six = saved.shape
         hid = six // 6
         three = 3 * hid
-        whT_packed = prepare(wh.transpose(1, 2).contiguous(), n)  # dL/dh_{t-1} += dL/d(gh) W_hh
+        whT_packed = Weights(wh.transpose(1, 2).contiguous(), n)  # dL/dh_{t-1} += dL/d(gh) W_hh
         gout = grad_out.view(p, frames, n, 2, hid)
         dgh = ws.take((g, frames, n, three), hs)
         dgi = ws.take((p, frames * n, 2 * three), hs)
@@ -196,21 +196,15 @@ class _PairLayer(torch.autograd.Function):
             nxt = dh_next.view(p, 2, n, hid)
             for sel, view in _views(gout, step - 1, reverse):
                 torch.addcmul(view, dhp[:, sel], stp[:, sel, :, 5 * hid :], out=nxt[:, sel])
-            dh_next.add_(batched_linear(dgt, whT_packed))
+            add_batched_linear_(dh_next, dgt, whT_packed)
             dh, dh_next = dh_next, dh
         # The weights' gradients and dL/dx: one product per GRU or pair over all frames.
         rows = (frames - 1) * n
-        d_wh = torch.stack(
-            [
-                _at_b(dgh[k, 1:].reshape(rows, three), hs[k, :-1].reshape(rows, hid))
-                for k in range(g)
-            ]
-        )
+        d_wh = batched_at_b(dgh[:, 1:].reshape(g, rows, three), hs[:, :-1].reshape(g, rows, hid))
         d_bh = dgh.sum(dim=(1, 2))  # (summed in float32 for bfloat16 too)
-        x2 = xs.view(p, frames * n, i)
-        d_wi = torch.stack([_at_b(dgi[k], x2[k]) for k in range(p)])
+        d_wi = batched_at_b(dgi, xs.view(p, frames * n, i))
         d_bi = dgi.sum(dim=1)
-        d_x = torch.stack([linear(dgi[k], wi[k].T) for k in range(p)])
+        d_x = batched_linear(dgi, wi.transpose(1, 2))
         ws.give(saved, hs, dgh, dgi, dh, dh_next)
         grads = (
             d_x.view(p, frames, n, i),
