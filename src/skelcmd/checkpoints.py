@@ -196,13 +196,24 @@ def resume_point(run: str | Path) -> tuple[Path, dict[str, Any], str | None]:
     )
 
 
-def _flat(values: Any, prefix: str) -> dict[str, Any]:
+def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(values, dict):
         return {prefix: values}
     out: dict[str, Any] = {}
     for key, value in values.items():
-        out |= _flat(value, f"{prefix}.{key}")
+        out |= _flat(value, f"{prefix}.{key}" if prefix else key)
     return out
+
+
+def changed_settings(saved: Any, now: Any, prefix: str = "") -> list[str]:
+    """Each setting in which the (nested) values `now` differ from `saved`, sorted by key:
+    "KEY is A in the run, B now" (keys dotted below `prefix`)."""
+    old, new, unset = _flat(saved, prefix), _flat(now, prefix), "(not set)"
+    return [
+        f"{key} is {old.get(key, unset)} in the run, {new.get(key, unset)} now"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
 
 
 def check_resumable(
@@ -216,13 +227,7 @@ def check_resumable(
     """UserError unless a resumed run of `config` on a data set of this skeleton builds the model
     whose weights checkpoint `path` holds: the `model.*` settings and the skeleton (layout,
     persons, channels) cannot change on --resume; the message names what differs."""
-    saved = _flat(to_dict(state["config"])["model"], "model")
-    now = _flat(to_dict(config)["model"], "model")
-    differ = [
-        f"{key} is {saved.get(key, '(not set)')} in the run, {now.get(key, '(not set)')} now"
-        for key in sorted(saved.keys() | now.keys())
-        if saved.get(key) != now.get(key)
-    ]
+    differ = changed_settings(to_dict(state["config"])["model"], to_dict(config)["model"], "model")
     saved_layout = state.get("layout") or {}
     spec = layout.to_dict()
     if any(saved_layout.get(k, spec[k]) != spec[k] for k in ("joints", "parents")):

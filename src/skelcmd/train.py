@@ -26,6 +26,7 @@ from skelcmd.atomic import atomic_path, check_outside_inputs
 from skelcmd.augment import two_views
 from skelcmd.channels import coordinate_dims
 from skelcmd.checkpoints import (
+    changed_settings,
     check_resumable,
     checkpoint_state,
     load_weights,
@@ -96,26 +97,6 @@ def pretrain_or_reuse(config: PretrainConfig, out_dir: str | Path, progress: boo
     return pretrain(config, out_dir, resume=True, progress=progress)
 
 
-def _changed_settings(saved: Any, config: PretrainConfig) -> list[str]:
-    """Each setting in which `config` differs from `saved`: "KEY is A in the run, B now"."""
-
-    def flat(values: Any, prefix: str = "") -> dict[str, Any]:
-        if not isinstance(values, dict):
-            return {prefix: values}
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            out |= flat(value, f"{prefix}.{key}" if prefix else key)
-        return out
-
-    old, new = flat(to_dict(saved)), flat(to_dict(config))
-    unset = "(not set)"
-    return [
-        f"{key} is {old.get(key, unset)} in the run, {new.get(key, unset)} now"
-        for key in sorted(old.keys() | new.keys())
-        if old.get(key) != new.get(key)
-    ]
-
-
 def _pretrain(
     config: PretrainConfig, out: Path, world: World, resume: bool, progress: bool
 ) -> Path:
@@ -132,7 +113,7 @@ def _pretrain(
                 f"nothing to do. To train longer, pass --set optim.epochs=N with N > {done}."
             )
         if done == epochs:
-            changed = _changed_settings(checkpoint["config"], config)
+            changed = changed_settings(to_dict(checkpoint["config"]), to_dict(config))
             if changed:
                 raise UserError(
                     f"--resume: {out} is finished ({done} of {epochs} epochs), so nothing was "
