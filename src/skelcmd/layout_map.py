@@ -22,8 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from skelcmd.channels import coordinate_dims, has_score
+from skelcmd.data.format import open_dataset
+from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import LAYOUTS, Layout, get_layout
+from skelcmd.sources.normalize import check_import_preprocess, normalize_arrays, preprocess_extra
 
 SIDES = ("left", "right")
 _SIDED = (
@@ -226,14 +229,6 @@ def convert_layout(
     split, label, id and name is kept. `persons` pads (zeros) or cuts each sample to that
     many persons (an importer's person 1 is the most present). `preprocess` (3D data only)
     normalises the mapped data as the importers do (`skelcmd.sources.normalize`)."""
-    from skelcmd.data.format import open_dataset
-    from skelcmd.data.writer import DatasetWriter
-    from skelcmd.sources.normalize import (
-        check_import_preprocess,
-        normalize_arrays,
-        preprocess_extra,
-    )
-
     dataset = open_dataset(data_dir)
     target = get_layout(to)
     source = dataset.layout

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from skelcmd.atomic import atomic_path, check_output_file
 from skelcmd.channels import num_channels
 from skelcmd.errors import UserError
+from skelcmd.evaluate.classifier import Probabilities, load_classifier_file
 from skelcmd.evaluate.stream_encoder import StreamEncoder, load_stream_encoder
 from skelcmd.names import EVAL_FRAMES
 
@@ -88,8 +89,6 @@ def export_classifier(
     from `clips` float32 (N, C, frames, V, M), already centre-cropped and resized as evaluation
     does (`skelcmd.augment.center_crop_resize`), to `probabilities` float32 (N, K) (the
     softmax, averaged over the streams of an ensemble); verified with onnxruntime."""
-    from skelcmd.evaluate.classifier import Probabilities, load_classifier_file
-
     _require_onnx()
     out_file = check_output_file(out_file, inputs=[model])
     info = load_classifier_file(model)
