@@ -34,8 +34,8 @@ import numpy as np
 from benchmarks.data_paths import SHARED_DATA
 from benchmarks.reference_prepare import ntu_arrays, pre_normalization
 from skelcmd.data.format import open_dataset
-from skelcmd.sources.driver import keep_freed_memory
 from skelcmd.sources.ntu import missing_skeletons, prepare_ntu, prepare_skeleton_file
+from skelcmd.sources.pool import keep_freed_memory
 
 SAMPLES = SHARED_DATA / "ntu_samples"
 MAX_FRAMES = 300

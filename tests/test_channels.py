@@ -216,3 +216,33 @@ def test_2d_pictures_are_flat_with_y_down(tmp_path):
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(tmp_path / "c.png")))
     with pytest.raises(UserError, match=r"\(3, T, 17, M\), or \(2, T, 17, M\)"):
         render_sample(x[:, :, :5], 4, COCO17, tmp_path / "d.png", channels="xy+score")
+
+
+def test_image_coordinates_are_recorded_or_known_by_source():
+    from skelcmd.channels import image_coordinates
+
+    assert image_coordinates("xy+score", {"image_coordinates": "centred"}, "openpose") == "centred"
+    assert image_coordinates("xy+score", {}, "kinetics-skeleton") == "centred"  # before the key
+    for source in ("openpose", "mediapipe", "mmpose", "yolo-pose", "pyskl"):
+        assert image_coordinates("xy", {}, source) == "signed"
+    assert image_coordinates("xy", {}, "clips") is None  # a user's own numbers: unknown
+    assert image_coordinates("xyz", {"image_coordinates": "signed"}, "pyskl") is None
+
+
+def test_rescaling_image_coordinates_against_a_plain_loop():
+    from skelcmd.channels import rescale_image_coordinates, rescale_note
+
+    data = clips(c=3, n=1)[0].numpy()  # (C, T, V, M): x, y, score
+    data[:, 2, 3] = 0  # an absent joint
+    for source, target, factor in [("signed", "centred", 0.5), ("centred", "signed", 2.0)]:
+        out = rescale_image_coordinates(data, source, target)
+        expected = data.copy()
+        for c, t, v, m in np.ndindex(*data.shape):
+            if c < 2:
+                expected[c, t, v, m] = data[c, t, v, m] * factor
+        np.testing.assert_array_equal(out, expected)
+        assert not (out[:, 2, 3] != 0).any() and out is not data
+        assert f"times {factor:g}" in rescale_note(source, target)
+    for source, target in [("signed", "signed"), (None, "centred"), ("centred", None)]:
+        assert rescale_image_coordinates(data, source, target) is data
+        assert rescale_note(source, target) == ""

@@ -320,3 +320,38 @@ def test_convert_layout_refuses_before_writing(tmp_path):
     with pytest.raises(UserError, match="cannot map layout 'coco17' to 'ntu25'"):
         convert_layout(tmp_path / "in", "ntu25", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _two_d_set(path, source, channels="xy+score", extra=None, c=3):
+    x = np.random.default_rng(5).uniform(-0.5, 0.5, size=(2, c, 4, 18, 1)).astype(np.float32)
+    x[0, :, 1, 3] = 0  # an absent joint
+    arrays = {"data": x, "lengths": np.array([4, 3]), "labels": np.array([0, 0])}
+    write_dataset(path, LAYOUTS["openpose18"], ["a"], arrays, {"train": np.ones(2, bool)},
+                  source=source, benchmark="", channels=channels, extra=extra or {})  # fmt: skip
+    return x
+
+
+def test_convert_layout_rescales_image_coordinates_and_records_them(tmp_path):
+    x = _two_d_set(tmp_path / "k", "kinetics-skeleton")  # written before the key: by source
+    out = convert_layout(tmp_path / "k", "openpose18", tmp_path / "s", image_coordinates="signed")
+    data = open_dataset(out)
+    expected = x.copy()
+    expected[:, :2] *= 2  # [-0.5, 0.5] -> [-1, 1]; the score stays
+    np.testing.assert_allclose(data.split("train").data, expected)
+    assert data.extra["image_coordinates"] == "signed" and data.image_coordinates == "signed"
+    kept = open_dataset(convert_layout(tmp_path / "s", "openpose18", tmp_path / "same"))
+    np.testing.assert_array_equal(kept.split("train").data, data.split("train").data)
+    assert kept.extra["image_coordinates"] == "signed"
+
+
+def test_convert_layout_refuses_to_rescale_what_it_cannot(tmp_path):
+    _two_d_set(tmp_path / "clips", "clips", channels="xy", c=2)  # a user's own numbers
+    with pytest.raises(UserError, match="does not record how its 2D coordinates are scaled"):
+        convert_layout(tmp_path / "clips", "openpose18", tmp_path / "o", image_coordinates="signed")
+    x = np.ones((1, 3, 2, 25, 1), np.float32)
+    arrays = {"data": x, "lengths": np.array([2]), "labels": np.array([0])}
+    write_dataset(tmp_path / "3d", NTU25, ["a"], arrays, {"train": np.ones(1, bool)},
+                  source="ntu60", benchmark="")  # fmt: skip
+    with pytest.raises(UserError, match="holds 3D"):
+        convert_layout(tmp_path / "3d", "ntu25", tmp_path / "o", image_coordinates="centred")
+    assert not (tmp_path / "o").exists()

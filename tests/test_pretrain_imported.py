@@ -44,9 +44,16 @@ def test_pretraining_on_kinetics_2d_clips(tmp_path, capsys):
     last = train.pretrain(config, tmp_path / "run", progress=False)
     state = checkpoints.load_checkpoint(last)
     assert state["channels"] == "xy+score" and state["layout"]["name"] == "openpose18"
+    assert state["image_coordinates"] == "centred"  # ST-GCN's x, y - 0.5
     assert np.isfinite([h["loss/total"] for h in state["history"]]).all()
     assert main(["knn", "--checkpoint", str(last), "--data", str(tmp_path / "k")]) == 0
     assert "knn       ensemble" in capsys.readouterr().out
+    signed = tmp_path / "signed"  # the same clips scaled as pose estimators' imports are
+    convert = ["convert-layout", str(tmp_path / "k"), "--to", "openpose18", str(signed)]
+    assert main([*convert, "--image-coordinates", "signed"]) == 0
+    assert main(["knn", "--checkpoint", str(last), "--data", str(signed)]) == 2
+    said = capsys.readouterr().err
+    assert "pretrained on centred" in said and "--image-coordinates centred" in said
     written = np.load(embed(last, tmp_path / "k", tmp_path / "f.npy", stream="bone", device="cpu"))
     encoder = skelcmd.load_encoder(last, stream="bone", device="cpu")
     test = skelcmd.open_dataset(tmp_path / "k").split("test")

@@ -12,7 +12,6 @@ missing, unexpected, misshapen and non-finite tensors instead of failing inside 
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from collections.abc import Mapping
@@ -24,7 +23,7 @@ from torch import Tensor, nn
 
 from skelcmd.atomic import atomic_path
 from skelcmd.config import PretrainConfig, from_dict, to_dict
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.skeleton import Layout
 
 LAST = "last.pt"
@@ -151,9 +150,9 @@ def _training_checkpoint(path: Path) -> dict[str, Any]:
 def _recorded_epochs(run: Path) -> int | None:
     """The epochs history.json records as finished, if it is readable."""
     try:
-        history = json.loads((run / "history.json").read_text())
+        history = read_json(run / "history.json", "a training history")
         return max(int(row["epoch"]) for row in history) if history else 0
-    except (OSError, ValueError, TypeError, KeyError):
+    except (UserError, ValueError, TypeError, KeyError):
         return None
 
 
@@ -281,10 +280,12 @@ def checkpoint_state(
     *,
     epoch: int = 0,
     history: list[dict[str, Any]] | None = None,
+    image_coordinates: str | None = None,
 ) -> dict[str, Any]:
     """What every skelcmd checkpoint holds: the model, its config, the data set's skeleton
-    (layout, persons, channels), the epochs trained and their history. Training adds the
-    optimizer, scaler and RNG states."""
+    (layout, persons, channels, and for 2D data the scale of its `image_coordinates`,
+    `skelcmd.channels`), the epochs trained and their history. Training adds the optimizer,
+    scaler and RNG states."""
     return {
         "model": model.state_dict(),
         "epoch": epoch,
@@ -293,4 +294,5 @@ def checkpoint_state(
         "layout": layout.to_dict(),
         "num_persons": num_persons,
         "channels": model.channels,
+        "image_coordinates": image_coordinates,
     }

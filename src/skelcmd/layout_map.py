@@ -21,8 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.channels import coordinate_dims, has_score
-from skelcmd.data.format import open_dataset
+from skelcmd.channels import (
+    IMAGE_COORDINATES,
+    coordinate_dims,
+    has_score,
+    image_coordinate_factor,
+)
+from skelcmd.data.format import Dataset, open_dataset
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import LAYOUTS, Layout, get_layout
@@ -222,13 +227,16 @@ def convert_layout(
     persons: int | None = None,
     preprocess: str = "none",
     align: bool = True,
+    image_coordinates: str | None = None,
     overwrite: bool = False,
     chunk: int = 64,
 ) -> Path:
     """Write the data set `data_dir` in layout `to` as `out_dir` (see `map_joints`); every
     split, label, id and name is kept. `persons` pads (zeros) or cuts each sample to that
     many persons (an importer's person 1 is the most present). `preprocess` (3D data only)
-    normalises the mapped data as the importers do (`skelcmd.sources.normalize`)."""
+    normalises the mapped data as the importers do (`skelcmd.sources.normalize`).
+    `image_coordinates` (2D data only: signed or centred, `skelcmd.channels`) rescales x and y
+    to that convention, e.g. to evaluate on it a model pretrained on Kinetics-skeleton."""
     dataset = open_dataset(data_dir)
     target = get_layout(to)
     source = dataset.layout
@@ -241,6 +249,7 @@ def convert_layout(
     check_import_preprocess(preprocess, target, align)
     if persons is not None and persons < 1:
         raise UserError(f"--persons must be at least 1, got {persons}.")
+    scale = _image_coordinates(dataset, image_coordinates)
     extra = dict(dataset.extra)
     extra.update(
         converted_from={"path": str(dataset.path), "layout": source.name},
@@ -248,6 +257,8 @@ def convert_layout(
     )
     if preprocess != "none":
         extra.update(preprocess_extra(preprocess, align))
+    if dataset.image_coordinates is not None:
+        extra["image_coordinates"] = image_coordinates or dataset.image_coordinates
     with DatasetWriter(
         out_dir,
         target,
@@ -267,6 +278,8 @@ def convert_layout(
                 stop = min(start + chunk, n)
                 mapped = map_joints(split.data[start:stop], source, target, dataset.channels)
                 mapped = _fit_persons(mapped, m_out)
+                if scale != 1:
+                    mapped[:, :2] *= scale
                 lengths = split.lengths[start:stop]
                 if preprocess != "none":
                     mapped = normalize_arrays(mapped, lengths, target, preprocess, align=align)
@@ -286,3 +299,24 @@ def _fit_persons(x: np.ndarray, persons: int) -> np.ndarray:
         return x[..., :persons]
     pad = np.zeros((*x.shape[:4], persons - x.shape[4]), x.dtype)
     return np.concatenate([x, pad], axis=4)
+
+
+def _image_coordinates(dataset: Dataset, wanted: str | None) -> float:
+    """What x, y of `dataset` are multiplied by to reach the 2D convention `wanted` (1 for
+    None); a UserError where there is nothing to rescale or its scale is unknown."""
+    if wanted is None:
+        return 1.0
+    if wanted not in IMAGE_COORDINATES:
+        raise UserError(f"--image-coordinates {wanted!r}: choose {' or '.join(IMAGE_COORDINATES)}.")
+    if dataset.channels == "xyz":
+        raise UserError(
+            f"--image-coordinates rescales 2D image coordinates; {dataset.path} holds 3D (xyz) "
+            "data. Leave the option out."
+        )
+    if dataset.image_coordinates is None:
+        raise UserError(
+            f"{dataset.path} does not record how its 2D coordinates are scaled (data of source "
+            f"{dataset.source!r}), so they cannot be rescaled. Scale the clips yourself before "
+            "importing them: signed puts the image in [-1, 1], centred in [-0.5, 0.5]."
+        )
+    return image_coordinate_factor(dataset.image_coordinates, wanted)

@@ -291,6 +291,7 @@ def _pretrain(
                     split.data.shape[4],
                     epoch=epoch + 1,
                     history=history,
+                    image_coordinates=dataset.image_coordinates,
                 ),
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(),

@@ -52,16 +52,19 @@ def largest_difference(a, b):
     return max(abs(a[n][c] - b[n][c]) for n in a for c in a[n])
 
 
-def hand_made(path, layout, channels, persons=2, classes=("a", "b", "c"), seed=0):
-    """A classifier file of `layout` and `channels`: a random GRU encoder and linear head."""
+def hand_made(
+    path, layout, channels, persons=2, classes=("a", "b", "c"), seed=0, source="hand", frames=32
+):
+    """A classifier file of `layout` and `channels`: a random GRU encoder and linear head,
+    trained (its preparation says) on a data set of `source` with clips of `frames` frames."""
     torch.manual_seed(seed)
     c = 3 if channels in ("xyz", "xy+score") else 2
     args = {"hidden": 8, "num_layers": 1}
     encoder = build_encoder("gru", LAYOUTS[layout], persons, in_channels=c, **args)
     features = encoder(torch.zeros(1, c, 4, LAYOUTS[layout].num_joints, persons)).shape[1]
     net = StreamNet(encoder, "joint", LAYOUTS[layout], nn.Linear(features, len(classes)), channels)
-    preparation = {"source": "hand", "benchmark": "", "channels": channels, "layout": layout,
-                   "frames": 32, "num_persons": persons, "extra": {}}  # fmt: skip
+    preparation = {"source": source, "benchmark": "", "channels": channels, "layout": layout,
+                   "frames": frames, "num_persons": persons, "extra": {}}  # fmt: skip
     state = classifier_state(
         {"joint": net.eval()}, classes=list(classes), encoder={"name": "gru", "args": args},
         num_persons=persons, crop=0.95, frames=16, preparation=preparation, training={},

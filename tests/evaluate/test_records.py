@@ -71,7 +71,9 @@ def test_malformed_record_is_an_error_naming_the_file(tmp_path):
     write_record(tmp_path, make())
     bad = tmp_path / "eval" / "knn_joint.json"
     bad.write_text('{"protocol": "knn", ')
-    with pytest.raises(UserError, match=r"knn_joint\.json is not a readable JSON record"):
+    with pytest.raises(
+        UserError, match=r"knn_joint\.json is not a readable JSON file of an evaluation record"
+    ):
         read_records([tmp_path])
     bad.write_text(json.dumps({**make().to_dict(), "protocol": "magic"}))
     with pytest.raises(UserError, match=r"knn_joint.json is not a valid evaluation record.*magic"):

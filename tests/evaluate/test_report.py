@@ -213,7 +213,9 @@ def test_history_alone_and_explicit_embedding(tmp_path):
     assert "No evaluation records" in text
     assert "](curves.png)" in text and "](tsne_features.png)" in text
     (history_only / "history.json").write_text("{oops")
-    with pytest.raises(UserError, match=r"history.json is not a readable training history"):
+    with pytest.raises(
+        UserError, match=r"history.json is not a readable JSON file of a training history"
+    ):
         build_report([history_only])
 
 

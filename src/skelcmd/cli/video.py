@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
+from skelcmd.channels import IMAGE_COORDINATES
 from skelcmd.cli.options import add_command, add_overwrite, add_preprocess_options, positive_int
 from skelcmd.cli.sources import Source, run_source
 from skelcmd.names import IMPORT_PREPROCESS, NONE
@@ -99,6 +100,7 @@ def _convert_layout(args: argparse.Namespace) -> None:
         persons=args.persons,
         preprocess=args.preprocess,
         align=args.align,
+        image_coordinates=args.image_coordinates,
         overwrite=args.overwrite,
     )
     print(f"{source.name} -> {target.name}:")
@@ -133,6 +135,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="persons per sample: pad with empty ones or keep the first (default: as given)",
     )
     add_preprocess_options(p, IMPORT_PREPROCESS, NONE)
+    p.add_argument(
+        "--image-coordinates",
+        choices=list(IMAGE_COORDINATES),
+        help="2D data: rescale x, y to this convention: signed, the image in [-1, 1] (pose "
+        "estimators' imports, pyskl), or centred, in [-0.5, 0.5] (Kinetics-skeleton) "
+        "(default: as the data set has them)",
+    )
     add_overwrite(p)
 
     p = add_command(commands, EXTRACT.name, partial(run_source, EXTRACT), EXTRACT.help)

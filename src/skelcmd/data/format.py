@@ -18,7 +18,6 @@ instantly. This module reads and validates; `skelcmd.data.writer` writes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -27,8 +26,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from skelcmd.channels import check_channels, num_channels
-from skelcmd.errors import UserError
+from skelcmd.channels import check_channels, image_coordinates, num_channels
+from skelcmd.errors import UserError, read_json
 from skelcmd.skeleton import Layout, layout_from_dict
 
 FORMAT_VERSION = 1
@@ -68,6 +67,11 @@ class Dataset:
     splits: dict[str, Split]
     extra: dict[str, Any] = field(default_factory=dict)
     channels: str = "xyz"
+
+    @property
+    def image_coordinates(self) -> str | None:
+        """How its 2D coordinates are scaled (`skelcmd.channels`), None if 3D or unknown."""
+        return image_coordinates(self.channels, self.extra, self.source)
 
     @property
     def num_classes(self) -> int:
@@ -132,12 +136,7 @@ def open_dataset(path: str | Path, *, check_values: bool = True) -> Dataset:
             f"{path} {what}, so it is not a skelcmd data set. Create one with `skelcmd synth`, "
             "`skelcmd import` or `skelcmd prepare`."
         )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{meta_path} is not valid JSON ({exc}); re-create the data set.") from None
-    except RecursionError:
-        raise UserError(f"{meta_path} is nested too deeply; re-create the data set.") from None
+    meta = read_json(meta_path, "a data set's metadata", "re-create the data set")
     _check_meta(meta, meta_path)
     layout = layout_from_dict(meta["layout"], source=str(meta_path))
     class_names = tuple(meta["class_names"])

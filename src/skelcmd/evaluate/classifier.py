@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from skelcmd import __version__
 from skelcmd.atomic import atomic_path
-from skelcmd.channels import num_channels
+from skelcmd.channels import image_coordinates, num_channels
 from skelcmd.checkpoints import load_checkpoint, load_weights, read_torch_file
 from skelcmd.config import to_dict
 from skelcmd.data.format import Dataset
@@ -119,6 +119,13 @@ class ClassifierFile:
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, frames, V, M) of one prepared clip."""
         return (num_channels(self.channels), self.frames, self.layout.num_joints, self.num_persons)
+
+    @property
+    def image_coordinates(self) -> str | None:
+        """How its training set's 2D coordinates were scaled (`skelcmd.channels`); None if 3D
+        or unknown. New recordings are rescaled to it."""
+        prep = self.preparation
+        return image_coordinates(self.channels, prep.get("extra", {}), prep.get("source"))
 
     def describe_input(self) -> str:
         c, _, v, m = self.input_shape

@@ -7,7 +7,6 @@ another data set than the one evaluated.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from skelcmd.atomic import check_output_file, check_outside_inputs
 from skelcmd.checkpoints import load_checkpoint
 from skelcmd.config import to_dict
 from skelcmd.data.format import META_FILE, open_dataset
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.evaluate.classifier import save_trained
 from skelcmd.evaluate.protocols import run_protocol
 from skelcmd.evaluate.records import Record, write_record
@@ -28,8 +27,8 @@ def pretraining_source(state: dict[str, Any]) -> str | None:
     """The source of the data set a checkpoint was pretrained on, if it can still be read."""
     path = getattr(state["config"].data, "path", "")
     try:
-        meta = json.loads((Path(path) / META_FILE).read_text()) if path else None
-    except (OSError, ValueError):
+        meta = read_json(Path(path) / META_FILE, "a data set's metadata") if path else None
+    except UserError:
         return None
     source = meta.get("source") if isinstance(meta, dict) else None
     return source if isinstance(source, str) else None

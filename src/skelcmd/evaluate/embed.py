@@ -71,6 +71,7 @@ def embed(
         num_persons=samples.data.shape[4],
         device=target,
         channels=dataset.channels,
+        image_coordinates=dataset.image_coordinates,
     )
     if stream not in model.modalities:
         raise UserError(

@@ -13,7 +13,6 @@ not fit the target's skeleton layout or person count is a UserError that says wh
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from skelcmd.augment import center_crop_resize
+from skelcmd.channels import describe_image_coordinates
 from skelcmd.checkpoints import load_checkpoint, load_weights
 from skelcmd.data.format import META_FILE, Split
 from skelcmd.data.loader import make_loader
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.model import CMD, build_model
 from skelcmd.names import EVAL_CROP, EVAL_FRAMES
 from skelcmd.skeleton import Layout, layout_from_dict
@@ -154,11 +154,11 @@ def source_skeleton(state: dict[str, Any]) -> tuple[Layout | None, int | None]:
     if layout is None and getattr(state["config"].data, "path", ""):
         meta = Path(state["config"].data.path) / META_FILE
         try:
-            info = json.loads(meta.read_text())
+            info = read_json(meta, "a data set's metadata")
             layout = layout_from_dict(info["layout"], source=str(meta))
             split = info["splits"].get(state["config"].data.split, {})
             persons = persons or split.get("num_persons")
-        except (OSError, ValueError, KeyError, AttributeError, UserError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError):
             layout = None
     return (layout if isinstance(layout, Layout) else None), persons
 
@@ -192,6 +192,21 @@ def _check_fits(
     )
 
 
+def _check_image_coordinates(checkpoint: Path, state: dict[str, Any], target: str | None) -> None:
+    """UserError when the checkpoint's pretraining data and the data set both record how their
+    2D coordinates are scaled, differently: the encoders' input BatchNorm learnt one scale."""
+    source = state.get("image_coordinates")
+    if source is None or target is None or source == target:
+        return
+    raise UserError(
+        f"checkpoint {checkpoint} was pretrained on {describe_image_coordinates(source)} 2D "
+        f"coordinates, but this data set's are {describe_image_coordinates(target)}, and the "
+        "encoders learnt the scale of their input. Rescale the data set first: "
+        f"skelcmd convert-layout DATA --to LAYOUT --image-coordinates {source} OUT_DIR (LAYOUT "
+        "its own layout)."
+    )
+
+
 def load_encoder_model(
     checkpoint: str | Path | None,
     *,
@@ -201,9 +216,11 @@ def load_encoder_model(
     device: torch.device | str = "cpu",
     seed: int = 0,
     channels: str = "xyz",
+    image_coordinates: str | None = None,
 ) -> CMD:
     """The CMD model of `checkpoint` for a data set of `data_layout`, `num_persons` and
-    `channels` (`skelcmd.channels`), in eval mode on `device`.
+    `channels` (`skelcmd.channels`; 2D coordinates scaled as `image_coordinates` says, where
+    known), in eval mode on `device`.
 
     With `checkpoint=None` and `random_init_like=CKPT`: the same model (CKPT's config) freshly
     initialised from `seed`, for the random-init baseline; it fits any layout. A pretrained
@@ -219,5 +236,6 @@ def load_encoder_model(
         model = build_model(state["config"], data_layout, num_persons, channels=channels)
     if checkpoint is not None:
         _check_fits(path, state, model, data_layout, num_persons)
+        _check_image_coordinates(path, state, image_coordinates)
         load_weights(model, state["model"], path)
     return model.to(device).eval()

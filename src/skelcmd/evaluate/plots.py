@@ -7,7 +7,6 @@ pyplot backend of the caller; every file is written atomically.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from skelcmd.atomic import atomic_path
 from skelcmd.data.format import read_npy
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 
 _STYLE_GRID = {"color": "#e4e4e4", "linewidth": 0.5}
 MAX_LEGEND = 40  # classes named in a t-SNE legend (and given distinct colours)
@@ -253,10 +252,7 @@ def curve_pictures(paths: Sequence[Path], out: Path, used: set[str]) -> tuple[li
         return [], ["No training curves: no `history.json` (pretraining run) among the inputs."]
     images = []
     for file in files:
-        try:
-            history = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{file} is not a readable training history ({exc}).") from None
+        history = read_json(file, "a training history")
         if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
             raise UserError(f"{file} is not a training history (a list of per-epoch objects).")
         name = unique_name("curves.png", used)
@@ -273,10 +269,7 @@ def _embedding_meta(path: Path) -> dict[str, Any]:
     """The `.json` written beside an embedding by `skelcmd embed` ({} when there is none)."""
     if not path.is_file():
         return {}
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} (beside an embedding) is not readable JSON ({exc}).") from None
+    meta = read_json(path, "the metadata `skelcmd embed` writes beside an embedding")
     return meta if isinstance(meta, dict) else {}
 
 

@@ -22,7 +22,6 @@ windows over a long recording) a recording is never cut or resampled to the trai
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +30,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from skelcmd.channels import num_channels
+from skelcmd.channels import (
+    image_coordinate_factor,
+    num_channels,
+    rescale_image_coordinates,
+    rescale_note,
+)
 from skelcmd.data.format import Dataset, Split, is_dataset, open_dataset
 from skelcmd.data.loader import make_loader
 from skelcmd.data.writer import stack_samples
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.evaluate.classifier import ClassifierFile
 from skelcmd.evaluate.predict_pose import PoseOptions, pose_clips, pose_format
 from skelcmd.names import NONE, REFERENCE
@@ -112,6 +116,9 @@ def dataset_batches(
     check_dataset(model, dataset, split)
     mapping = class_map(model, dataset.class_names)
     loader = make_loader(split, batch_size, shuffle=False, drop_last=False)
+    scale = image_coordinate_factor(dataset.image_coordinates, model.image_coordinates)
+    note = rescale_note(dataset.image_coordinates, model.image_coordinates)
+    notes = [f"data set {dataset.path}: {note}"] if note else []
 
     def batches() -> Iterator[Batch]:
         row = 0
@@ -119,7 +126,9 @@ def dataset_batches(
             names = [split.sample_name(i) for i in range(row, row + len(data))]
             row += len(data)
             known = torch.from_numpy(mapping)[labels] if mapping is not None else labels.fill_(-1)
-            yield Batch(_pad_persons(data, model.num_persons), lengths, known, names)
+            if scale != 1:
+                data[:, :2] *= scale  # (a fresh batch, not the memory-mapped file)
+            yield Batch(_pad_persons(data, model.num_persons), lengths, known, names, notes)
 
     return batches()
 
@@ -267,8 +276,14 @@ def _kinetics(model: ClassifierFile, path: Path, whole: bool) -> Recording:
             f"{path}: no frame has a person, so there is nothing to classify; leave this file out."
         )
     known = model.preparation.get("source") == "kinetics-skeleton" and isinstance(label, int)
+    target = model.image_coordinates  # ST-GCN's reading (x, y - 0.5) is centred
+    note = rescale_note("centred", target)
     return Recording(
-        path.name, data, length, label if known and label < len(model.classes) else None
+        path.name,
+        rescale_image_coordinates(data, "centred", target),
+        length,
+        label if known and label < len(model.classes) else None,
+        f"{path}: Kinetics-skeleton clip, {note}" if note else "",
     )
 
 
@@ -276,9 +291,9 @@ def _kinetics_frames(path: Path) -> int:
     """The largest frame_index of a Kinetics-skeleton clip (0 if it cannot be read: the
     reader then names the problem)."""
     try:
-        frames = json.loads(path.read_text()).get("data", [])
+        frames = read_json(path, "a Kinetics-skeleton clip").get("data", [])
         return max([f["frame_index"] for f in frames if isinstance(f.get("frame_index"), int)])
-    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+    except (UserError, ValueError, AttributeError, TypeError, KeyError):
         return 0
 
 

@@ -8,12 +8,12 @@ of YOLO `save_txt` files, a landmark CSV with a frame column, a JSON whose frame
 becomes one clip of the classifier's persons (the most present first, as the import keeps
 them); a layout the classifier was not trained on is mapped when every joint of the
 classifier's layout means a body point the input has, else refused with the mapping's error.
-Coordinates (2D image or 3D) are never converted: other channels are an error.
+3D coordinates are never made 2D or the reverse: other channels are an error. 2D image
+coordinates are rescaled to the classifier's training set's convention (`skelcmd.channels`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from skelcmd.channels import rescale_image_coordinates, rescale_note
 from skelcmd.data.format import is_dataset
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.evaluate.classifier import ClassifierFile
 from skelcmd.layout_map import describe_map, map_joints
 from skelcmd.sources.pose_estimators.dataset import PoseVideos
@@ -102,8 +103,8 @@ def _json_format(path: Path) -> str | None:
     """openpose, mediapipe, mmpose, yolo-pose or None (a Kinetics-skeleton clip) from the
     keys of the file; a UserError asking for --format when they do not say."""
     try:
-        info: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        info: Any = read_json(path, "a pose estimator's output")
+    except UserError:
         return None  # the reader it goes to names the problem
     if isinstance(info, dict):
         if "data" in info:
@@ -154,12 +155,16 @@ def pose_clips(model: ClassifierFile, path: Path, fmt: str, options: PoseOptions
         other = [line for line in lines if line not in same]
         note += f" mapped to {target.name} as `skelcmd convert-layout --to {target.name}` maps "
         note += f"it ({'; '.join([f'{len(same)} joints of the same name', *other])})"
+    scale = None if read.channels == "xyz" else "signed"  # every reader's 2D scale
+    rescaled = rescale_note(scale, model.image_coordinates)
+    note += f"; {rescaled}" if rescaled else ""
     clips = []
     for video in read.videos:
         name = video.detections.name
         data, _ = video.clip(0, video.num_frames, model.num_persons, name)
         if mapped:
             data = map_joints(data[None], source, target, read.channels)[0]
+        data = rescale_image_coordinates(data, scale, model.image_coordinates)
         clips.append(PoseClip(name, data, note))
     return clips
 

@@ -92,6 +92,7 @@ def run_protocol(
         device=pick_device(str(device)),
         seed=config.seed,
         channels=dataset.channels,
+        image_coordinates=dataset.image_coordinates,
     )
     if random_init and recompute_bn:
         recompute_batchnorm(

@@ -28,7 +28,7 @@ import numpy as np
 
 from skelcmd import __version__
 from skelcmd.atomic import atomic_path
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.names import RECORDED_PROTOCOLS
 
 EVAL_DIR = "eval"
@@ -165,10 +165,7 @@ def write_record(run_dir: str | Path, record: Record) -> Path:
 def read_record(path: str | Path) -> Record:
     """One record file; a file that is not a valid record is a UserError naming it."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is not a readable JSON record ({exc}).") from None
+    data = read_json(path, "an evaluation record")
     if not isinstance(data, dict):
         raise UserError(f"{path} is not an evaluation record (a JSON object is expected).")
     try:

@@ -10,11 +10,6 @@ nothing is written, unless `skip_bad`: then it is skipped and listed.
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import multiprocessing.pool
-import os
-import signal
 import sys
 import threading
 import time
@@ -32,6 +27,7 @@ from skelcmd.data.values import BadSample
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import NTU25
+from skelcmd.sources.pool import bounded_workers, keep_freed_memory, start_pool
 
 REPORT_NAME = "prepare_report.txt"
 SPLITS = ("train", "test")
@@ -356,60 +352,3 @@ def _outcomes(
     stack.callback(lambda: (stop.set(), window.release(len(payloads))))  # before terminate
     results = pool.imap(work, feed(), chunksize=chunk)
     return release()
-
-
-def bounded_workers(workers: int) -> int:
-    """`--workers` checked (at least 1) and capped at the CPUs this process may use, saying
-    so on stderr: every importer's pool is sized here."""
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}.")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    if workers > cpus:
-        print(f"skelcmd: --workers {workers} is more than the {cpus} CPUs this process may use; "
-              f"using {cpus}.", file=sys.stderr)  # fmt: skip
-    return min(workers, cpus)
-
-
-def start_pool(
-    stack: ExitStack, workers: int, initializer: Callable[[], None] | None = None
-) -> multiprocessing.pool.Pool:
-    """A pool of `workers` processes, closed with `stack`. A SIGTERM that comes while it forks
-    is held back (acting inside fork's locks, it was lost or deadlocked the next fork) and
-    acts as soon as the pool stands, so the run stops and `stack` terminates the workers."""
-    parent, held = os.getpid(), []
-
-    def hold(signum: int, frame: object) -> None:
-        if os.getpid() != parent:  # a new worker: end at once, as by default
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-        held.append(signum)
-
-    def pool() -> multiprocessing.pool.Pool:
-        return stack.enter_context(multiprocessing.get_context().Pool(workers, initializer))
-
-    try:
-        previous = signal.signal(signal.SIGTERM, hold)
-    except ValueError:  # not the main thread, where no signal handler runs
-        return pool()
-    try:
-        return pool()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if held:
-            os.kill(parent, signal.SIGTERM)
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory instead of returning it to the OS at once.
-
-    Per file, the parser's numpy temporaries are around 1 MB; by default glibc maps each
-    afresh and pays a page fault per 4 KB, about a third of the parsing time. Elsewhere a
-    no-op.
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass

@@ -20,7 +20,6 @@ frame, are counted and left out, as ST-GCN's data generation leaves out empty sa
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +31,10 @@ from tqdm import tqdm
 from skelcmd.data.format import check_split_name
 from skelcmd.data.values import to_float32
 from skelcmd.data.writer import DatasetWriter, stack_samples
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.skeleton import OPENPOSE18
 from skelcmd.sources.classnames import ClassNamesSpec, names_by_index
-from skelcmd.sources.driver import bounded_workers, start_pool
+from skelcmd.sources.pool import bounded_workers, start_pool
 
 MAX_FRAMES = 300  # Kinetics clips are 10 s at 30 fps; ST-GCN's T
 PERSONS_IN = 5  # ST-GCN reads the first 5 persons of a frame ...
@@ -73,12 +72,7 @@ def _frame_rows(path: Path, frames: Any, max_frames: int) -> list[tuple[int, int
 def read_clip(path: Path, max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, Any]:
     """The raw poses of a clip, (3, max_frames, 18, 5) float64 x, y, score of the first 5
     persons of every frame at position frame_index - 1, and the clip's label_index."""
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable JSON file ({exc}).") from None
-    except RecursionError:
-        raise UserError(f"{path} is not a clip: its JSON is nested too deeply.") from None
+    info = read_json(path, "a Kinetics-skeleton clip")
     if not isinstance(info, dict):
         raise _fail(path, "it is not a JSON object")
     rows = _frame_rows(path, info.get("data"), max_frames)
@@ -135,12 +129,7 @@ def load_clip(path: Path, max_frames: int = MAX_FRAMES) -> tuple[np.ndarray | No
 
 
 def _read_labels(label_file: Path) -> dict[str, dict[str, Any]]:
-    try:
-        labels = json.loads(Path(label_file).read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"label file {label_file} is not a readable JSON file ({exc}).") from None
-    except RecursionError:
-        raise UserError(f"label file {label_file} is nested too deeply to be one.") from None
+    labels = read_json(label_file, "Kinetics-skeleton labels")
     ok = isinstance(labels, dict) and all(
         isinstance(v, dict)
         and isinstance(v.get("label_index"), int)
@@ -221,6 +210,7 @@ def import_kinetics(
         "protocol": "ST-GCN's Kinetics-skeleton reading: first 5 persons of a frame, x, y - 0.5, "
         "2 persons by summed score per frame",
         "image_axes": "y down",
+        "image_coordinates": "centred",  # skelcmd.channels: x, y - 0.5
     }
     with DatasetWriter(
         out,

@@ -233,6 +233,8 @@ def import_pyskl(
     names_tuple = resolve_class_names(class_names, num_classes, where, layout_name=named_as)
     channels = annotation_channels([by_dir[name] for name in info], str(file))
     extra = {"file": file.name, "splits": chosen, **preprocess_extra(preprocess, align)}
+    if channels != "xyz":  # PreNormalize2D: the image spans [-1, 1]
+        extra["image_coordinates"] = "signed"
     with DatasetWriter(
         out,
         layout,

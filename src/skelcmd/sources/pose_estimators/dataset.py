@@ -230,6 +230,8 @@ def write_pose_dataset(
         Path(out), estimator, layout.name, channels, unlabelled_videos=left_out, notes=list(notes)
     )
     extra = {"estimator": estimator, "labelled": labels is not None, **extra}
+    if channels != "xyz":  # every reader scales image coordinates to [-1, 1]
+        extra["image_coordinates"] = "signed"
     with DatasetWriter(
         out,
         layout,

@@ -10,7 +10,6 @@ grouped into videos and sorted by frame number, never by name.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -98,11 +97,3 @@ def video_files(path: str | Path, suffixes: tuple[str, ...], what: str) -> dict[
     path = Path(path)
     files = input_files(path, suffixes, what)
     return file_names(files, path if path.is_dir() else path.parent)
-
-
-def read_json(path: Path, what: str) -> Any:
-    """The JSON in `path`, or a UserError naming it."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable JSON file of {what} ({exc}).") from None

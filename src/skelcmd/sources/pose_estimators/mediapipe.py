@@ -32,14 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.skeleton import LAYOUTS
 from skelcmd.sources.pose_estimators.dataset import (
     PoseImportSummary,
     PoseVideos,
     write_pose_videos,
 )
-from skelcmd.sources.pose_estimators.files import read_json, video_files
+from skelcmd.sources.pose_estimators.files import video_files
 from skelcmd.sources.pose_estimators.image import fraction_to_unit
 from skelcmd.sources.pose_estimators.people import Detections, track
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.skeleton import COCO17
 from skelcmd.sources.pose_estimators.dataset import (
     PoseImportSummary,
@@ -27,7 +27,7 @@ from skelcmd.sources.pose_estimators.dataset import (
     image_extra,
     write_pose_videos,
 )
-from skelcmd.sources.pose_estimators.files import read_json, video_files
+from skelcmd.sources.pose_estimators.files import video_files
 from skelcmd.sources.pose_estimators.image import image_size_of, parse_image_size, to_unit
 from skelcmd.sources.pose_estimators.people import Detections, track
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skelcmd.errors import UserError
+from skelcmd.errors import UserError, read_json
 from skelcmd.skeleton import LAYOUTS
 from skelcmd.sources.pose_estimators.dataset import (
     PoseImportSummary,
@@ -31,7 +31,7 @@ from skelcmd.sources.pose_estimators.dataset import (
     image_extra,
     write_pose_videos,
 )
-from skelcmd.sources.pose_estimators.files import frame_files, read_json
+from skelcmd.sources.pose_estimators.files import frame_files
 from skelcmd.sources.pose_estimators.image import (
     SCALES,
     detect_scale,
