@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from skelcmd.data.format import open_dataset
+from skelcmd.data.info import describe
 from skelcmd.evaluate.predict import predict_files
 from skelcmd.sources.kinetics import import_kinetics
 from skelcmd.sources.pose_estimators.openpose import import_openpose
@@ -83,3 +84,5 @@ def test_imports_record_their_image_coordinates(tmp_path):
     assert kinetics.extra["image_coordinates"] == "centred"
     assert openpose.extra["image_coordinates"] == "signed"
     assert (kinetics.image_coordinates, openpose.image_coordinates) == ("centred", "signed")
+    assert "2D scale   centred (the image spans [-0.5, 0.5])" in describe(kinetics)  # skelcmd info
+    assert "2D scale   signed (the image spans [-1, 1])" in describe(openpose)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from skelcmd.channels import describe_image_coordinates
 from skelcmd.data.format import Dataset, Split
 from skelcmd.skeleton import printable
 
@@ -46,6 +47,9 @@ def describe(dataset: Dataset) -> str:
         f"classes {dataset.num_classes}",
         "",
     ]
+    if dataset.image_coordinates is not None:
+        coordinates = describe_image_coordinates(dataset.image_coordinates)
+        lines.insert(3, f"2D scale   {coordinates}")
     rows = []
     for name, split in dataset.splits.items():
         n_persons = persons_present(split)
