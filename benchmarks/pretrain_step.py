@@ -20,15 +20,20 @@ alternate in one process; peak memory is measured for each alone, in a fresh pro
 
     python -m benchmarks.pretrain_step [--encoder gru|stgcn] [--hidden 256] [--steps 5]
                                        [--device cpu] [--variants fp16,bf16,baseline] [--quick]
+                                       [--library measured|onednn|bmm]
 
 `--variants` picks among fp32, bf16, fp16 (float16 autocast with a GradScaler: CUDA's), nn.GRU,
 default, skelcmd and baseline; `--quick` (a smoke test, for CI) times one step each and skips
-the peak-memory runs.
+the peak-memory runs. `--library bmm` (or `onednn`) forces the library of the batched
+recurrence's products instead of measuring it per shape: with `bmm` every variant computes its
+float32 products in MKL, which shows what the batched recurrence gives where oneDNN is no
+faster than MKL (the issue-25 Intel Xeon).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import subprocess
 import sys
@@ -39,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skelcmd.encoders.kernels import LIBRARIES, using
 from skelcmd.skeleton import NTU25
 from skelcmd.synthetic.generator import generate
 
@@ -293,11 +299,25 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--variants", help="comma-separated (default: all that apply)")
     parser.add_argument("--quick", action="store_true", help="one step each, no memory runs")
+    parser.add_argument(
+        "--library",
+        choices=["measured", *LIBRARIES],
+        default="measured",
+        help="the library of the batched recurrence's products: measured per shape (as "
+        "training does), or forced (bmm: PyTorch's batched products, MKL in float32; the "
+        "library nn.GRU and the baseline use)",
+    )
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's peak
     args = parser.parse_args()
-    if args.memory_of:
-        print(peak_memory(args.memory_of, args))
-        return
+    with contextlib.nullcontext() if args.library == "measured" else using(args.library):
+        if args.memory_of:
+            print(peak_memory(args.memory_of, args))
+            return
+        report(parser, args)
+
+
+def report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Time the variants of `args` and print the figures."""
     gru, cpu = args.encoder == "gru", not args.device.startswith("cuda")
     steps_each = 1 if args.quick else args.steps
     size = f"gru hidden {args.hidden}" if gru else args.encoder
@@ -305,7 +325,7 @@ def main() -> None:
         f"CMD pretraining step: batch {BATCH}, {FRAMES} frames, 3 modalities, "
         f"{size}, K {args.queue}, top-k {args.topk}, device {args.device}, "
         f"torch threads {torch.get_num_threads()}; steps of the variants interleaved, "
-        f"median of {steps_each} each"
+        f"median of {steps_each} each; recurrence products: {args.library}"
     )
     variants = {
         (True, True): ("fp32", "bf16", "nn.GRU", "default", "baseline"),
