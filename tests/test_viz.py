@@ -204,3 +204,16 @@ def test_z_up_data_is_drawn_like_the_same_y_up_data(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     with pytest.raises(UserError, match="up axis 'x'"):
         render_sample(sample, 6, NTU25, tmp_path / "c.png", up="x")
+
+
+def test_the_centring_joint_at_the_origin_is_drawn() -> None:
+    # NTU's reference preparation centres every frame on spine_middle: it sits at (0, 0, 0)
+    frame = walk(NTU25, 1)[:, 0]
+    origin = NTU25.body_frame.origin
+    frame = frame - frame[:, origin : origin + 1]
+    assert joint_present(frame, NTU25).all()
+    line = bone_polyline(frame, NTU25).reshape(3, -1, 3)
+    assert not np.isnan(line[:, :, :2]).any()  # every bone, the spine's too
+    frame[:, NTU25.index("head")] = 0.0  # another joint at zero is still missing
+    assert joint_present(frame, NTU25).sum() == 24
+    assert not joint_present(np.zeros_like(frame), NTU25).any()  # an absent person

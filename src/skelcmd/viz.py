@@ -36,17 +36,23 @@ def person_colors(n: int) -> list[str]:
     return [_COLORS[m % len(_COLORS)] for m in range(n)]
 
 
-def joint_present(frame: np.ndarray) -> np.ndarray:
+def joint_present(frame: np.ndarray, layout: Layout | None = None) -> np.ndarray:
     """(V,) bool for one (D, V) frame of D coordinates: False where a joint is exactly zero
-    (0,0,0 or 0,0) or not finite."""
-    return np.isfinite(frame).all(axis=0) & (frame != 0).any(axis=0)
+    (0,0,0 or 0,0) or not finite. Except the layout's centring joint (`body_frame.origin`)
+    in a frame with other joints present: data normalised as the NTU preparation does put it
+    at exactly (0, 0, 0) in every frame, and it is the middle of the spine."""
+    ok = np.isfinite(frame).all(axis=0) & (frame != 0).any(axis=0)
+    origin = layout.body_frame.origin if layout is not None and layout.body_frame else None
+    if origin is not None and ok.any():
+        ok[origin] = np.isfinite(frame[:, origin]).all()
+    return ok
 
 
 def bone_polyline(frame: np.ndarray, layout: Layout) -> np.ndarray:
     """(D, 3E) polyline of the E bones of one (D, V) frame, NaN-separated; a bone touching a
     missing joint (see `joint_present`) is all NaN, so it draws nothing."""
     edges = np.asarray(layout.edges, dtype=np.intp).reshape(-1, 2)
-    ok = joint_present(frame)
+    ok = joint_present(frame, layout)
     pts = np.full((len(frame), len(edges), 3), np.nan)
     keep = ok[edges[:, 0]] & ok[edges[:, 1]]
     pts[:, keep, 0] = frame[:, edges[keep, 0]]
@@ -134,7 +140,7 @@ def _update(artists: dict[int, tuple], x: np.ndarray, t: int, layout: Layout) ->
     for m, (bones, dots) in artists.items():
         frame = x[:, t, :, m]
         line = bone_polyline(frame, layout)
-        joints = np.where(joint_present(frame), frame, np.nan)
+        joints = np.where(joint_present(frame, layout), frame, np.nan)
         if len(frame) == 2:
             bones.set_data(line[0], line[1])
             dots.set_data(joints[0], joints[1])
