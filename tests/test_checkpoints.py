@@ -148,7 +148,7 @@ def test_resume_falls_back_from_a_damaged_last_checkpoint(run, capsys):
     assert "epochs 2 to 2 (recorded in history.json) are trained again" in out
     assert checkpoints.load_checkpoint(last)["epoch"] == 3
     for path in [last, *run.glob("epoch_*.pt")]:
-        path.write_bytes(b"junk")
+        path.write_bytes(b"PK\x03\x04junk")  # a zip archive cut short
     assert main(["pretrain", "--out", str(run), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "no usable checkpoint" in err
@@ -175,3 +175,30 @@ def test_a_misshapen_tensor_is_named_not_the_same_layout_twice(tmp_path):
     with pytest.raises(UserError, match=f"of another shape: {key}") as info:
         load_encoder_model(tmp_path / "last.pt", data_layout=NTU25, num_persons=2)
     assert str(info.value).count("ntu25") <= 1
+
+
+def test_other_files_are_named_not_pytorch_and_a_classifier_is_told_apart(tmp_path):
+    """QA items 2 and 4: a PNG or a text file was "damaged or incomplete"; a classifier file
+    given to --checkpoint was sent to `convert-checkpoint`."""
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    (tmp_path / "a.txt").write_text("epochs: 10\n")
+    for name, what in (("a.png", "it is a PNG image"), ("a.txt", r"it is text \(beginning 'epo")):
+        with pytest.raises(UserError, match=rf"{name} is not a PyTorch file: {what}"):
+            checkpoints.read_torch_file(tmp_path / name)
+    ok = tmp_path / "ok.pt"
+    torch.save({"model": {"w": torch.zeros(1)}}, ok)
+    (tmp_path / "cut.pt").write_bytes(ok.read_bytes()[:100])
+    with pytest.raises(UserError, match=r"cut\.pt is damaged or incomplete"):
+        checkpoints.read_torch_file(tmp_path / "cut.pt")
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"w": torch.ones(1)}, legacy, _use_new_zipfile_serialization=False)
+    assert torch.equal(checkpoints.read_torch_file(legacy)["w"], torch.ones(1))
+    torch.save({"skelcmd_classifier": 1, "classes": ["a"], "preparation": {}}, tmp_path / "c.pt")
+    with pytest.raises(UserError) as caught:
+        checkpoints.load_checkpoint(tmp_path / "c.pt")
+    assert "c.pt is a classifier (written by `skelcmd linear --save`" in str(caught.value)
+    assert "`skelcmd predict --model` or `skelcmd export --model`" in str(caught.value)
+    assert "must first go through" not in str(caught.value)
+    torch.save({"epoch": 1, "state_dict": {}, "optimizer": {}}, tmp_path / "ref.pth.tar")
+    with pytest.raises(UserError, match=r"reference CMD code, which must first go through `sk"):
+        checkpoints.load_checkpoint(tmp_path / "ref.pth.tar")

@@ -173,7 +173,7 @@ def test_convert_checkpoint_bad_files(tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         convert_checkpoint(tmp_path / "nope.pth.tar", tmp_path / "out.pt")
     junk = tmp_path / "junk.pth.tar"
-    junk.write_bytes(b"not a checkpoint at all")
+    junk.write_bytes(b"PK\x03\x04 a zip archive cut short")  # (other content: not PyTorch)
     with pytest.raises(UserError, match=r"junk\.pth\.tar is damaged or incomplete"):
         convert_checkpoint(junk, tmp_path / "out.pt")
     listing = tmp_path / "list.pt"
@@ -228,3 +228,35 @@ def test_cli_converted_checkpoint_loads_like_our_own(tmp_path, capsys) -> None:
             expected = modules[f"encoder_q{suffix}"].features(derive(x, [name], NTU25)[name])
             torch.testing.assert_close(model.eval().encode(x, name), expected, atol=2e-6, rtol=2e-6)
     assert main(["convert-checkpoint", str(tmp_path / "none.tar"), str(tmp_path / "x.pt")]) == 2
+
+
+def test_a_skelcmd_checkpoint_or_classifier_is_named_as_such(tmp_path) -> None:
+    """QA item 3: our own checkpoint was said to hold no state dict, with a stray `}`."""
+    ref_state, _ = reference_model()
+    src = tmp_path / "checkpoint_0450.pth.tar"
+    torch.save({"epoch": 1, "state_dict": ref_state, "optimizer": {}}, src)
+    convert_checkpoint(src, tmp_path / "converted.pt")
+    with pytest.raises(UserError) as caught:
+        convert_checkpoint(tmp_path / "converted.pt", tmp_path / "out.pt")
+    assert "converted.pt is already a skelcmd checkpoint (converted from " in str(caught.value)
+    assert "needs no conversion: give it as it is to --checkpoint" in str(caught.value)
+    ours = tmp_path / "last.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "config": {"model": {}}, "epoch": 3}, ours)
+    with pytest.raises(UserError, match=r"last\.pt is already a skelcmd checkpoint \(written by"):
+        convert_checkpoint(ours, tmp_path / "out.pt")
+    classifier = tmp_path / "classifier.pt"
+    torch.save({"skelcmd_classifier": 1, "classes": ["a"], "preparation": {}}, classifier)
+    with pytest.raises(UserError) as caught:
+        convert_checkpoint(classifier, tmp_path / "out.pt")
+    assert "classifier.pt is a skelcmd classifier (written by `skelcmd linear --save`" in str(
+        caught.value
+    )
+    assert "`skelcmd predict --model` or `skelcmd export --model`" in str(caught.value)
+    other = tmp_path / "other.pt"
+    torch.save({"epoch": 1, "weights": [1]}, other)
+    with pytest.raises(UserError) as caught:
+        convert_checkpoint(other, tmp_path / "out.pt")
+    message = str(caught.value)
+    assert "holds no state dict (it holds a dict with the keys epoch, weights)" in message
+    assert "{'epoch', 'state_dict', 'optimizer'} checkpoint" in message and "}}" not in message
+    assert not (tmp_path / "out.pt").exists()

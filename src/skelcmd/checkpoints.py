@@ -1,5 +1,5 @@
 """Checkpoints: what they hold, writing them atomically, reading them safely, fitting their
-weights, and choosing what a resumed run continues.
+weights, choosing what a resumed run continues, and which folder a new run may start in.
 
 Every checkpoint skelcmd reads (its own, a converted one, a reference `.pth.tar`) goes through
 `read_torch_file`, which unpickles with `torch.load(weights_only=True)`: only tensors and plain
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,28 @@ import torch
 from torch import Tensor, nn
 
 from skelcmd.atomic import atomic_path
-from skelcmd.config import PretrainConfig, from_dict, to_dict
+from skelcmd.config import PretrainConfig, from_dict, read_yaml_file, to_dict
 from skelcmd.errors import UserError, read_json
+from skelcmd.locking import LOCK_FILE
 from skelcmd.skeleton import Layout
 
 LAST = "last.pt"
 EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
+# a temporary of a run's file (`skelcmd.atomic`), which a killed process may leave
+RUN_TEMPORARY = re.compile(
+    r"\.(config\.yaml|history\.json|last\.pt|epoch_\d+\.pt)\.tmp-\d+-[0-9a-f]{8}"
+)
 TRAINING_KEYS = ("optimizer", "scaler", "rng")  # what a resumable checkpoint adds
+CLASSIFIER_KEY = "skelcmd_classifier"  # a classifier file's format key (evaluate.classifier)
+TORCH_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a legacy (< 1.6) pickle
+DEFAULT_HINT = " Give a file that skelcmd wrote."
+FILE_MAGIC = {  # first bytes of files given by mistake
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"%PDF": "a PDF document",
+    b"\x93NUMPY": "a NumPy .npy array",
+    b"\x1f\x8b": "a gzip archive",
+}
 
 
 def _few(names: list[str], n: int = 4) -> str:
@@ -50,6 +66,12 @@ def read_torch_file(path: str | Path, hint: str = "") -> Any:
         raise UserError(f"{path} is a folder, not a checkpoint file{also}.{hint}")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist.{hint}")
+    other = _other_format(path)
+    if other:
+        raise UserError(
+            f"{path} is not a PyTorch file: {other}, not the zip archive that torch.save writes "
+            f"(first bytes PK\\x03\\x04) nor a legacy torch pickle.{hint or DEFAULT_HINT}"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file (OSError, KeyError...)
@@ -67,6 +89,23 @@ def read_torch_file(path: str | Path, hint: str = "") -> Any:
     )
 
 
+def _other_format(path: Path) -> str | None:
+    """What `path` holds, by its first bytes, where that is not a torch file (a zip archive or
+    a legacy pickle); None when it may be one (an empty or damaged one included)."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head or head.startswith(TORCH_MAGIC):
+        return None
+    named = next((what for magic, what in FILE_MAGIC.items() if head.startswith(magic)), None)
+    if named:
+        return f"it is {named}"
+    try:
+        first = head.decode("utf-8").strip().splitlines()
+    except UnicodeDecodeError:
+        return f"it begins with the bytes {head[:8]!r}"
+    return f"it is text (beginning {first[0][:16]!r})" if first else "it is blank text"
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A skelcmd checkpoint (on the CPU) with its config as a `PretrainConfig` under "config"."""
     path = Path(path)
@@ -77,15 +116,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         or not all(isinstance(v, Tensor) for v in model.values())
         or not isinstance(state.get("config"), dict)
     ):
-        raise UserError(
-            f"{path} is not a skelcmd checkpoint (no model weights and config); a reference CMD "
-            "checkpoint must first go through `skelcmd convert-checkpoint`."
-        )
+        raise UserError(_not_a_checkpoint(path, state))
     try:
         state["config"] = from_dict(PretrainConfig, state["config"])
     except UserError as exc:
         raise UserError(f"{path}: the config stored in it does not load: {exc}") from None
     return state
+
+
+def is_classifier(state: Any) -> bool:
+    """Whether a read torch file is a classifier file (`skelcmd.evaluate.classifier`)."""
+    keys = state.keys() if isinstance(state, dict) else set()
+    return CLASSIFIER_KEY in keys or {"classes", "preparation"} <= keys
+
+
+def _not_a_checkpoint(path: Path, state: Any) -> str:
+    """Why `path` (read as `state`) is no skelcmd pretraining checkpoint, and what to do."""
+    keys = state.keys() if isinstance(state, dict) else set()
+    if is_classifier(state):
+        return (
+            f"{path} is a classifier (written by `skelcmd linear --save` or `skelcmd finetune "
+            "--save`), not a pretraining checkpoint: use it with `skelcmd predict --model` or "
+            "`skelcmd export --model`. --checkpoint takes a checkpoint of `skelcmd pretrain` "
+            "(runs/NAME/last.pt) or of `skelcmd convert-checkpoint`."
+        )
+    if "state_dict" in keys:
+        return (
+            f"{path} is not a skelcmd checkpoint: it looks like a checkpoint of the reference "
+            "CMD code, which must first go through `skelcmd convert-checkpoint`."
+        )
+    return (
+        f"{path} is not a skelcmd checkpoint (no model weights and config); give a checkpoint "
+        "of `skelcmd pretrain` (runs/NAME/last.pt) or of `skelcmd convert-checkpoint` (which "
+        "converts a reference CMD checkpoint)."
+    )
 
 
 def check_finite(weights: Mapping[str, Tensor], source: str | Path) -> None:
@@ -133,6 +197,63 @@ def _epoch_files(run: Path) -> list[Path]:
     """The numbered checkpoints of a run, newest first."""
     found = [(int(m[1]), p) for p in run.glob("epoch_*.pt") if (m := EPOCH_FILE.fullmatch(p.name))]
     return [p for _, p in sorted(found, reverse=True)]
+
+
+def saved_checkpoints(run: str | Path) -> list[Path]:
+    """The checkpoints of the run in folder `run`: last.pt (if present), then epoch_NNNN.pt,
+    newest first."""
+    run = Path(run)
+    return ([run / LAST] if (run / LAST).exists() else []) + _epoch_files(run)
+
+
+def _is_run_config(path: Path) -> bool:
+    """Whether `path` is a config.yaml as `pretrain` writes it: every setting of a pretraining
+    config, and nothing else (a config a user writes sets a few). Read safely (size, aliases)."""
+    try:
+        with warnings.catch_warnings():  # (a retired key is a warning, not a config of ours)
+            warnings.simplefilter("ignore")
+            values = read_yaml_file(path, "config")
+            config = from_dict(PretrainConfig, values)
+    except (UserError, OSError, ValueError, TypeError):
+        return False
+    return _flat(values).keys() == _flat(to_dict(config)).keys()
+
+
+def _left_by_pretrain(path: Path) -> bool:
+    """Whether `path`, in a run folder without checkpoints, is what `pretrain` writes before
+    its first checkpoint (and a process killed then leaves): config.yaml, tb/ of TensorBoard
+    event files, the lock file, temporaries of its files."""
+    if path.is_symlink():
+        return False
+    if path.name == "tb" and path.is_dir():
+        return all(p.name.startswith("events.out.tfevents.") for p in path.iterdir())
+    if path.name == "config.yaml" and path.is_file():
+        return _is_run_config(path)
+    return path.is_file() and (path.name == LOCK_FILE or bool(RUN_TEMPORARY.fullmatch(path.name)))
+
+
+def check_new_run(run: str | Path) -> None:
+    """UserError unless a new run may start in folder `run`: it must not exist, be empty, or
+    hold only what `pretrain` writes before its first checkpoint (`_left_by_pretrain`), so a
+    new run never overwrites nor mixes with files it did not write. Checkpoints there are a
+    run to continue with --resume."""
+    run = Path(run)
+    if not run.is_dir():
+        return
+    saved = saved_checkpoints(run)
+    if saved:
+        raise UserError(
+            f"{run} already holds a run ({_few([p.name for p in saved])}); pass --resume to "
+            "continue it or choose another --out."
+        )
+    foreign = sorted(p.name + "/" * p.is_dir() for p in run.iterdir() if not _left_by_pretrain(p))
+    if foreign:
+        raise UserError(
+            f"{run} is not a skelcmd run folder: it holds {_few(foreign)}, which a run would "
+            "overwrite or mix with its own files (config.yaml, history.json, tb/, checkpoints). "
+            "Give an empty or new folder as --out, or --resume to continue a run. Nothing was "
+            "written."
+        )
 
 
 def _training_checkpoint(path: Path) -> dict[str, Any]:

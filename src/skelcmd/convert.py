@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from skelcmd.atomic import atomic_path, check_output_file
-from skelcmd.checkpoints import read_torch_file
+from skelcmd.checkpoints import is_classifier, read_torch_file
 from skelcmd.config import ModelConfig, PretrainConfig, to_dict
 from skelcmd.errors import UserError
 
@@ -227,10 +227,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path) -> dict[str, Any]:
     elif isinstance(checkpoint, dict) and all(isinstance(v, Tensor) for v in checkpoint.values()):
         state, epoch = checkpoint, None
     else:
-        raise UserError(
-            f"{src} holds no state dict: expected the reference's {{'epoch', 'state_dict', "
-            "'optimizer'}} checkpoint or a plain state dict."
-        )
+        raise UserError(_not_reference(src, checkpoint))
     model, info = convert_reference_state_dict(state)
     if isinstance(epoch, Tensor):
         epoch = int(epoch)
@@ -244,6 +241,37 @@ def convert_checkpoint(src: str | Path, dst: str | Path) -> dict[str, Any]:
     with atomic_path(dst) as tmp:
         torch.save(converted, tmp)
     return {**info, "epoch": epoch}
+
+
+def _not_reference(src: Path, checkpoint: Any) -> str:
+    """Why `src` (read as `checkpoint`) cannot be converted, and what to do with it instead."""
+    reads = (
+        "`skelcmd convert-checkpoint` reads the reference code's pretraining checkpoints "
+        "(e.g. checkpoint_0450.pth.tar)."
+    )
+    keys = checkpoint.keys() if isinstance(checkpoint, dict) else set()
+    if is_classifier(checkpoint):
+        return (
+            f"{src} is a skelcmd classifier (written by `skelcmd linear --save` or `skelcmd "
+            "finetune --save`), not a pretraining checkpoint; use it as it is with `skelcmd "
+            f"predict --model` or `skelcmd export --model`. {reads}"
+        )
+    if {"model", "config"} <= keys:
+        made = (
+            f"converted from {checkpoint['source']}"
+            if isinstance(checkpoint.get("source"), str)
+            else "written by `skelcmd pretrain`"
+        )
+        return (
+            f"{src} is already a skelcmd checkpoint ({made}); it needs no conversion: give it "
+            f"as it is to --checkpoint (knn, linear, finetune, embed, export). {reads}"
+        )
+    what = f"a dict with the keys {_few(set(map(str, keys)))}" if keys else None
+    what = what or f"a {type(checkpoint).__name__}"
+    return (
+        f"{src} holds no state dict (it holds {what}): expected the reference's {{'epoch', "
+        f"'state_dict', 'optimizer'}} checkpoint or a plain state dict. {reads}"
+    )
 
 
 def reference_config(info: dict[str, Any]) -> PretrainConfig:

@@ -11,6 +11,7 @@ process holds the run directory while it trains (`skelcmd.locking`).
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -27,12 +28,14 @@ from skelcmd.augment import two_views
 from skelcmd.channels import coordinate_dims
 from skelcmd.checkpoints import (
     changed_settings,
+    check_new_run,
     check_resumable,
     checkpoint_state,
     load_weights,
     resume_point,
     rng_state,
     save_checkpoint,
+    saved_checkpoints,
     set_rng_state,
 )
 from skelcmd.config import PretrainConfig, apply_overrides, from_dict, to_dict
@@ -67,25 +70,44 @@ def pretrain(
     """Pretrain CMD as `config` says into `out_dir`; return the path of `last.pt`.
 
     The main process holds `out_dir` for the whole run (`skelcmd.locking`): a second run into
-    the same folder is a UserError naming the first.
+    the same folder is a UserError naming the first. A new run starts only in a new or empty
+    folder or one a run left before its first checkpoint (`skelcmd.checkpoints.check_new_run`).
+    When Ctrl-C or SIGTERM stops it, the KeyboardInterrupt carries a note saying how to resume.
     """
     check_outside_inputs(out_dir, [config.data.path] if config.data.path else [])
     world = init_world(config.train.device)
     try:
         with folder_lock(out_dir, "pretrain") if world.is_main else nullcontext():
             return _pretrain(config, Path(out_dir), world, resume, progress)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as the CLI raises it
+        if world.is_main:  # (BaseException.add_note, which Python 3.10 lacks)
+            stop.__notes__ = [*getattr(stop, "__notes__", []), _resume_hint(Path(out_dir))]
+        raise
     finally:
         close_world()
 
 
+def _resume_hint(out: Path) -> str:
+    """What to do after a run into `out` was stopped: resume it, or start it again."""
+    saved = saved_checkpoints(out)
+    if not saved:
+        return (
+            f"No epoch finished, so {out} holds no checkpoint to resume: run the same command "
+            "again to start over."
+        )
+    return (
+        f"The run's last finished epoch is saved in {saved[0]}; continue it with: "
+        f"skelcmd pretrain --out {shlex.quote(str(out))} --resume"
+    )
+
+
 def pretrain_or_reuse(config: PretrainConfig, out_dir: str | Path, progress: bool = True) -> Path:
     """Pretrain into `out_dir`, reusing a finished run of the same config found there and
-    resuming an unfinished one; return the path of `last.pt`. A run of another config there is
-    a UserError (nothing is overwritten)."""
-    last = Path(out_dir) / "last.pt"
-    if not last.is_file():
+    resuming an unfinished one; return the path of its checkpoint (`last.pt`). A run of another
+    config there is a UserError (nothing is overwritten)."""
+    if not saved_checkpoints(out_dir):
         return pretrain(config, out_dir, progress=progress)
-    _, state, _ = resume_point(out_dir)
+    last, state, _ = resume_point(out_dir)
     if state["config"] != config:
         raise UserError(
             f"{out_dir} holds a pretraining run with another config; delete it or choose "
@@ -127,11 +149,14 @@ def _pretrain(
                     f"longer: --resume --set optim.epochs=N with N > {done}."
                 )
             return kept
-    elif last.is_file():
-        raise UserError(
-            f"{out} already holds a run ({last.name}); pass --resume to continue it or choose "
-            "another --out."
-        )
+        if world.is_main:
+            print(
+                f"resuming {out} from {kept.name}: {done} of {epochs} epochs done, continuing "
+                f"with epoch {done + 1}",
+                flush=True,
+            )
+    else:
+        check_new_run(out)  # an empty folder, or what a run stopped before a checkpoint left
     if not config.data.path:
         raise UserError("data.path is not set: give `--set data.path=DIR` or a preset.")
     dataset = open_dataset(config.data.path)

@@ -96,3 +96,37 @@ def test_layout_and_person_mismatches_are_explained(dataset, checkpoint, tmp_pat
     with pytest.raises(UserError, match=r"unknown layout.*Mismatched tensors"):
         load_encoder_model(tmp_path / "moved.pt", data_layout=KINECT20, num_persons=2)
     assert load_encoder_model(tmp_path / "moved.pt", data_layout=renamed, num_persons=2)
+
+
+def test_a_mismatch_names_the_convert_layout_command_before_the_tensors(
+    dataset, checkpoint, tmp_path
+):
+    """QA item 5: the advice was only "pretrain on this data set"; `convert-layout` maps a data
+    set onto the checkpoint's skeleton (docs/video.md, "Mapping between layouts")."""
+    path, _ = checkpoint
+    with pytest.raises(UserError) as caught:  # an NTU checkpoint on a 1-person data set
+        load_encoder_model(path, data_layout=NTU25, num_persons=1)
+    message = str(caught.value)
+    command = "`skelcmd convert-layout DATA --to ntu25 --persons 2 OUT_DIR`"
+    assert command in message and "Mapping between layouts" in message
+    assert message.index(command) < message.index("Mismatched tensors:")
+    # kinect20 lacks joints of ntu25 (hands, feet tips): the mapping is refused, so say so.
+    with pytest.raises(UserError, match=r"Layout 'kinect20' cannot be mapped onto 'ntu25'"):
+        load_encoder_model(path, data_layout=KINECT20, num_persons=2)
+    # A kinect20 checkpoint on ntu25 data: ntu25 maps onto kinect20.
+    config = load_config(None, [f"data.path={tmp_path / 'gone'}", *TINY_MODEL])
+    model = build_model(config, KINECT20, 1)
+    state = {"model": model.state_dict(), "config": to_dict(config), "epoch": 1}
+    torch.save({**state, "layout": KINECT20.to_dict(), "num_persons": 1}, tmp_path / "k.pt")
+    with pytest.raises(UserError, match=r"convert-layout DATA --to kinect20 --persons 1 OUT_D"):
+        load_encoder_model(tmp_path / "k.pt", data_layout=NTU25, num_persons=2)
+    # Neither layout nor persons known: placeholders, said to be the checkpoint's.
+    torch.save(state, tmp_path / "unknown.pt")
+    with pytest.raises(UserError) as caught:
+        load_encoder_model(tmp_path / "unknown.pt", data_layout=NTU25, num_persons=2)
+    message = str(caught.value)
+    assert "(LAYOUT its layout and M its persons per sample)" in message
+    assert "convert-layout DATA --to LAYOUT --persons M OUT_DIR" in message
+    # 2D data for a 3D checkpoint: no mapping helps.
+    with pytest.raises(UserError, match=r"2D and 3D coordinates do not convert into each other"):
+        load_encoder_model(path, data_layout=NTU25, num_persons=2, channels="xy")

@@ -20,6 +20,7 @@ from skelcmd.evaluate.commands import evaluate
 from skelcmd.evaluate.predict import predict_files
 from skelcmd.evaluate.protocols import load_eval_config
 from skelcmd.model import build_model
+from tests.evaluate.test_predict_pose import hand_made
 from tests.helpers.data_paths import SHARED_DATA
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -422,3 +423,65 @@ def test_batches_of_any_size_give_the_same_rows(saved, data, tmp_path):
     rows = read_rows(tmp_path / "u.csv")
     assert all((r["label"] == "") == (float(r["prob_1"]) < 0.99) for r in rows)
     assert any(r["label"] == "" for r in rows)
+
+
+TYPO_CLASSES = ("tear up paper", "wave", "sit down")
+
+
+def manifest_of(root, labels):
+    """A clips manifest of one random NTU clip (T, V, C) per label, in this order."""
+    rng = np.random.default_rng(0)
+    lines = ["path,label,split"]
+    for i, label in enumerate(labels):
+        np.save(root / f"clip{i}.npy", rng.normal(size=(20, 25, 3)).astype(np.float32))
+        lines.append(f"clip{i}.npy,{label},test")
+    (root / "man.csv").write_text("\n".join(lines) + "\n")
+    return root / "man.csv"
+
+
+@pytest.mark.parametrize(
+    "labels, line", [(["tear up papr"], 2), (["wave", "tear up papr", "sit down"], 3)]
+)
+def test_a_manifest_label_the_classifier_does_not_know_is_refused(tmp_path, labels, line):
+    model = hand_made(tmp_path / "clf.pt", "ntu25", "xyz", classes=TYPO_CLASSES)
+    manifest = manifest_of(tmp_path, labels)
+    with pytest.raises(UserError) as error:
+        predict_files(model, [manifest], tmp_path / "m.csv")
+    message = str(error.value)
+    assert f"man.csv, line {line}: label 'tear up papr' is not one of the classes" in message
+    assert "'tear up paper'" in message and "label column empty" in message
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_empty_manifest_labels_are_predicted_without_comparing(tmp_path):
+    model = hand_made(tmp_path / "clf.pt", "ntu25", "xyz", classes=TYPO_CLASSES)
+    summary = predict_files(model, [manifest_of(tmp_path, ["", "wave"])], tmp_path / "m.csv")
+    assert [r["true"] for r in read_rows(tmp_path / "m.csv")] == ["", "wave"]
+    assert summary.rows == 2 and summary.labelled == 1
+
+
+def test_transform_takes_numpy_as_it_takes_tensors(tmp_path):
+    classifier = skelcmd.load_classifier(hand_made(tmp_path / "c.pt", "ntu25", "xyz"), "cpu")
+    clips = np.random.default_rng(0).normal(size=(3, 3, 30, 25, 2)).astype(np.float32)
+    lengths = [30, 12, 21]
+    want = classifier.transform(torch.from_numpy(clips), torch.tensor(lengths))
+    assert want.shape == (3, 3, 16, 25, 2) and want.dtype == torch.float32
+    assert torch.equal(classifier.transform(clips, lengths), want)
+    assert torch.equal(classifier.transform(clips, np.array(lengths)), want)
+    assert torch.equal(classifier.transform(clips[1], 12), want[1:2])
+    with torch.no_grad():
+        got = classifier.module(classifier.transform(clips, lengths)).exp().numpy()
+    assert np.abs(got - classifier.predict(clips, lengths)[0]).max() < 1e-6
+
+
+def test_windows_of_a_clip_with_fewer_persons_see_it_zero_padded(tmp_path):
+    model = hand_made(tmp_path / "clf.pt", "ntu25", "xyz", persons=2)
+    one = np.random.default_rng(0).normal(size=(40, 25, 3)).astype(np.float32)
+    np.save(tmp_path / "one.npy", one)
+    np.save(tmp_path / "two.npy", np.stack([one, np.zeros_like(one)]))  # (M, T, V, C)
+    for name in ("one", "two"):
+        predict_files(model, [tmp_path / f"{name}.npy"], tmp_path / f"{name}.csv", window=16,
+                      stride=8, top_k=3)  # fmt: skip
+    rows = [read_rows(tmp_path / f"{name}.csv") for name in ("one", "two")]
+    assert len(rows[0]) == 4
+    assert np.abs(all_probabilities(rows[0], "abc") - all_probabilities(rows[1], "abc")).max() == 0

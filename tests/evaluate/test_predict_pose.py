@@ -53,20 +53,32 @@ def largest_difference(a, b):
 
 
 def hand_made(
-    path, layout, channels, persons=2, classes=("a", "b", "c"), seed=0, source="hand", frames=32
+    path,
+    layout,
+    channels,
+    persons=2,
+    classes=("a", "b", "c"),
+    seed=0,
+    source="hand",
+    frames=32,
+    streams=("joint",),
 ):
-    """A classifier file of `layout` and `channels`: a random GRU encoder and linear head,
-    trained (its preparation says) on a data set of `source` with clips of `frames` frames."""
+    """A classifier file of `layout` and `channels`: a random GRU encoder and linear head per
+    stream of `streams` (several: an ensemble), trained (its preparation says) on a data set of
+    `source` with clips of `frames` frames; the classifier itself takes 16 frames."""
     torch.manual_seed(seed)
     c = 3 if channels in ("xyz", "xy+score") else 2
     args = {"hidden": 8, "num_layers": 1}
-    encoder = build_encoder("gru", LAYOUTS[layout], persons, in_channels=c, **args)
-    features = encoder(torch.zeros(1, c, 4, LAYOUTS[layout].num_joints, persons)).shape[1]
-    net = StreamNet(encoder, "joint", LAYOUTS[layout], nn.Linear(features, len(classes)), channels)
+    nets = {}
+    for stream in streams:
+        encoder = build_encoder("gru", LAYOUTS[layout], persons, in_channels=c, **args)
+        features = encoder(torch.zeros(1, c, 4, LAYOUTS[layout].num_joints, persons)).shape[1]
+        fc = nn.Linear(features, len(classes))
+        nets[stream] = StreamNet(encoder, stream, LAYOUTS[layout], fc, channels).eval()
     preparation = {"source": source, "benchmark": "", "channels": channels, "layout": layout,
                    "frames": frames, "num_persons": persons, "extra": {}}  # fmt: skip
     state = classifier_state(
-        {"joint": net.eval()}, classes=list(classes), encoder={"name": "gru", "args": args},
+        nets, classes=list(classes), encoder={"name": "gru", "args": args},
         num_persons=persons, crop=0.95, frames=16, preparation=preparation, training={},
     )  # fmt: skip
     return save_classifier(path, state)
@@ -159,8 +171,35 @@ def test_2d_poses_on_a_3d_classifier_say_what_the_model_expects(tmp_path):
     predictions = mmpose_file(tmp_path / "clip.json")
     with pytest.raises(UserError, match=r"xy\+score \(2D image coordinates\), but the classifier"):
         predict_files(model, [predictions], tmp_path / "p.csv", image_size="640x480")
-    with pytest.raises(UserError, match=r"clips of layout 'ntu25' \(25 joints\), xyz"):
+    with pytest.raises(UserError, match=r"clips of layout 'ntu25' \(25 joints\), xyz") as error:
         predict_files(model, [predictions], tmp_path / "p.csv", image_size="640x480")
+    assert str(error.value).endswith(
+        "Give 3D poses (e.g. MediaPipe world landmarks), or a classifier trained on 2D image "
+        "coordinates."
+    )
+
+
+def test_3d_poses_on_a_2d_classifier_say_what_the_model_expects(tmp_path):
+    from tests.sources.test_import_mediapipe import world_poses
+
+    model = hand_made(tmp_path / "coco.pt", "coco17", "xy+score", persons=1)
+    landmarks = [
+        {
+            "frame": t,
+            "pose_world_landmarks": [dict(zip("xyz", p[:3].tolist(), strict=True)) for p in pose],
+        }
+        for t, pose in enumerate(world_poses())
+    ]
+    (tmp_path / "world.json").write_text(json.dumps(landmarks))
+    with pytest.raises(
+        UserError, match=r"read as xyz \(3D coordinates\), but the classifier"
+    ) as error:
+        predict_files(model, [tmp_path / "world.json"], tmp_path / "p.csv")
+    assert str(error.value).endswith(
+        "Give 2D poses (e.g. OpenPose, MMPose, YOLO-pose or MediaPipe image landmarks), or a "
+        "classifier trained on 3D coordinates."
+    )
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_an_mmpose_file_equals_its_import_and_persons_are_the_classifiers(tmp_path):

@@ -144,6 +144,9 @@ ERRORS = [  # (file to write, its text or an array, the message)
     ("m.csv", f"{HEAD}\na.npy,x,meta.json\n", r"line 2: the split name 'meta\.json' is not"),
     ("m.csv", f"{HEAD}\na.npy,x,.hidden\n", r"line 2: the split name '\.hidden' is not a"),
     ("m.csv", f"{HEAD}\na.npy,x,tr\x1bain\n", r"line 2: the split name 'tr\\x1bain' is not"),
+    # QA item 1: a misspelt standard split is refused, naming the line, not made a split
+    ("m.csv", f"{HEAD}\na.npy,x,train\na.csv,y,tset\n", r"m\.csv, line 3: split 'tset' looks lik"),
+    ("m.csv", f"{HEAD}\na.npy,x,trian\n", r"line 2: split 'trian' looks like a typo of 'train'"),
     # issue 22 item 11: one clip under two spellings; a column twice; the row reader's errors
     ("m.csv", f"{HEAD}\na.npy,x,train\n./../mine/a.npy,y,test\n", r"line 3: \./\.\./mine/a\.np"),
     ("m.csv", f"{HEAD},split\na.npy,x,train,test\n", r"m\.csv: the header names split twice"),

@@ -194,3 +194,16 @@ def test_yolo_bad_rows_are_named(tmp_path):
     (tmp_path / "v_1.txt").write_text("0 0.5 0.5 0.1 0.1 " + "0.1 0.2 -0.3 " * 17 + "\n")
     with pytest.raises(UserError, match=r"v_1.txt has a negative confidence"):
         import_yolo_pose(tmp_path, tmp_path / "out")
+
+
+def test_yolo_an_empty_folder_or_a_single_txt_file_says_what_is_read(tmp_path):
+    """QA item 7: an empty folder was said to hold no .json file, though save_txt .txt files
+    are read too; one save_txt file (one frame) was read as JSON."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.md").write_text("nothing here\n")
+    with pytest.raises(UserError, match=r"empty holds no \.json or \.txt file of .*save_txt"):
+        import_yolo_pose(tmp_path / "empty", tmp_path / "out")
+    (tmp_path / "v_1.txt").write_text(txt_rows(people(1)[0], False, False))
+    with pytest.raises(UserError, match=r"v_1\.txt is one `save_txt` file, a single frame; give"):
+        import_yolo_pose(tmp_path / "v_1.txt", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

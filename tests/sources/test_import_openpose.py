@@ -180,6 +180,22 @@ def test_labels_make_segments_and_unnamed_videos_are_left_out(tmp_path):
         import_openpose(tmp_path / "j", tmp_path / "o2", image_size=SIZE, labels=labels)
 
 
+def test_a_misspelt_split_in_the_labels_or_option_is_refused_naming_where(tmp_path):
+    """QA item 1: `trian` in a labels file (or --split) made a split of that name."""
+    write_frames(tmp_path / "j" / "cam01", [[body25_pose(t)] for t in range(6)], name="cam01")
+    labels = tmp_path / "l.csv"
+    labels.write_text("video,label,start,end,split\ncam01,balancing,0,2,train\n")
+    labels.write_text(labels.read_text() + "cam01,balancing,3,5,trian\n")
+    with pytest.raises(UserError, match=r"l\.csv, line 3: split 'trian' looks like a typo of 'tr"):
+        import_openpose(tmp_path / "j", tmp_path / "out", image_size=SIZE, labels=labels)
+    with pytest.raises(UserError, match=r"^--split: split 'tset' looks like a typo of 'test'"):
+        import_openpose(tmp_path / "j", tmp_path / "out", image_size=SIZE, split="tset")
+    assert not (tmp_path / "out").exists()
+    labels.write_text("video,label,start,end,split\ncam01,balancing,0,2,fold1\ncam01,b,3,5,\n")
+    import_openpose(tmp_path / "j", tmp_path / "out", image_size=SIZE, labels=labels)
+    assert set(open_dataset(tmp_path / "out").splits) == {"fold1", "train"}
+
+
 def test_the_image_size_comes_from_the_video_beside_or_must_be_given(tmp_path):
     write_frames(tmp_path / "clip_json", [[body25_pose()]] * 2)
     with pytest.raises(

@@ -371,3 +371,29 @@ def test_command_line_stops_on_a_bad_file_and_skips_it_on_request(tmp_path, caps
         == 0
     )
     assert picture.stat().st_size > 1000
+
+
+def test_a_report_of_the_users_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """QA: `prepare` replaced a user's OUT/prepare_report.txt without --overwrite."""
+    from skelcmd.cli import main
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write(raw, "S001C001P001R001A001.skeleton", skeleton_text(made_up()))
+    write(raw, "S001C002P002R001A001.skeleton", skeleton_text(made_up(1)))
+    write(out, "prepare_report.txt", "MY NOTES\n")
+
+    def no_work(*args):
+        raise AssertionError("files were parsed before the report was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(prepare, "_outcomes", no_work)
+        with pytest.raises(UserError, match=r"prepare_report.txt already exists.*--overwrite"):
+            prepare_ntu(raw, out, dataset="ntu60", progress=False)
+        assert main(["prepare", "ntu60", str(raw), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'prepare_report.txt'}" in err and "another OUT_DIR" in err
+    assert sorted(os.listdir(out)) == ["prepare_report.txt"]
+    assert (out / "prepare_report.txt").read_text() == "MY NOTES\n"
+    prepare_ntu(raw, out, dataset="ntu60", overwrite=True, progress=False)  # named: replaced
+    assert (out / "prepare_report.txt").read_text().startswith("Prepared ntu60: 2 input files")
+    assert sorted(os.listdir(out)) == ["prepare_report.txt", "xsub", "xview"]  # no temporaries

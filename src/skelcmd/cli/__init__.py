@@ -130,5 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         print(f"skelcmd: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):  # what to do next, e.g. pretrain's --resume
+            print(note, file=sys.stderr)
         return 143 if terminated else 130
     return 0

@@ -74,17 +74,24 @@ def _export(args: argparse.Namespace) -> None:
         raise UserError("give --checkpoint CKPT (one stream's encoder) or --model FILE.pt "
                         "(a classifier saved by linear / finetune --save), not both.")  # fmt: skip
     if args.model is not None:
-        export_classifier(args.model, args.out)
+        skeleton = [f"--{name}" for name in ("data", "layout") if getattr(args, name) is not None]
+        if skeleton:
+            verb, them = ("does", "it") if len(skeleton) == 1 else ("do", "them")
+            raise UserError(
+                f"{' and '.join(skeleton)} {verb} not apply to --model: the classifier file holds "
+                "its skeleton layout, and export --model exports all of the classifier's streams "
+                f"at its frames. Drop {them}."
+            )
+        export_classifier(args.model, args.out, stream=args.stream, frames=args.frames)
         return
-    out = export_onnx(
+    export_onnx(  # prints what it wrote
         args.checkpoint,
         args.out,
-        stream=args.stream,
-        frames=args.frames,
+        stream=args.stream or STREAMS[0],
+        frames=args.frames or EVAL_FRAMES,
         data=args.data,
         layout=args.layout,
     )
-    print(f"wrote {out}")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -137,7 +144,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, metavar="FILE.csv", help="one row per clip / window")
     p.add_argument("--split", default="test", help="the data set's split (default test)")
-    p.add_argument("--top-k", type=positive_int, default=5, help="classes per row (default 5)")
+    p.add_argument("--top-k", type=positive_int, help="classes per row (default 5)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="clips per batch")
     p.add_argument(
         "--window",
@@ -149,7 +156,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "--stride",
         type=positive_int,
         metavar="FRAMES",
-        help="frames between windows (default the window)",
+        help="frames between windows, with --window (default the window)",
     )
     p.add_argument(
         "--min-score",
@@ -258,12 +265,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         "probabilities (N, K)",
     )
     p.add_argument("--out", required=True, metavar="FILE.onnx")
-    p.add_argument("--stream", default=STREAMS[0], help=ONE_STREAM)
+    p.add_argument("--stream", help=f"with --checkpoint: {ONE_STREAM}")
     p.add_argument(
         "--frames",
         type=positive_int,
-        default=EVAL_FRAMES,
-        help=f"clip length (default {EVAL_FRAMES})",
+        help=f"with --checkpoint: clip length (default {EVAL_FRAMES}); --model exports the "
+        "classifier's frames",
     )
-    p.add_argument("--data", metavar="DIR", help="a data set giving the skeleton layout")
-    p.add_argument("--layout", help="the skeleton layout, if not stored in the checkpoint")
+    p.add_argument(
+        "--data", metavar="DIR", help="with --checkpoint: a data set giving the skeleton layout"
+    )
+    p.add_argument(
+        "--layout", help="with --checkpoint: the skeleton layout, if not stored in the checkpoint"
+    )

@@ -64,7 +64,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "override a config value, e.g. --set optim.lr=0.02 --set data.path=data/x "
         "(repeatable; values are YAML)",
     )
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="run directory: a new or empty folder (or a run stopped before its first "
+        "checkpoint); a folder holding other files is refused",
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in RUN_DIR from its last.pt"
     )

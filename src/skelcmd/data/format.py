@@ -33,6 +33,7 @@ from skelcmd.skeleton import Layout, layout_from_dict
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
 ID_FIELDS = ("subjects", "views", "setups", "replications")
+STANDARD_SPLITS = ("train", "test", "val")  # the names commands look for
 _CHECK_CHUNK = 256  # samples per chunk when scanning values
 
 
@@ -79,18 +80,23 @@ class Dataset:
 
     def split(self, name: str) -> Split:
         if name not in self.splits:
+            have = ", ".join(self.splits)
             raise UserError(
-                f"data set {self.path} has no split {name!r}; it has {', '.join(self.splits)}."
+                f"data set {self.path} has no split {name!r}; it has {have}. Choose one of: "
+                f"{have} (e.g. --split {next(iter(self.splits))} where the command has a --split "
+                f"option), or re-create the data set with a split {name!r}."
             )
         return self.splits[name]
 
 
-def check_split_name(name: object, where: str) -> str:
+def check_split_name(name: object, where: str, *, typos: bool = True) -> str:
     """`name` if it is a plain split name, usable as a folder of the data set: not empty, no
     `/`, `\\` or `:`, not starting with a dot (so neither `.` nor `..`), no control
-    characters, not `meta.json`. Else a UserError that starts with `where` (the file, line or
-    option that gave it). Every writer and reader of split names applies it, so a split never
-    names a path outside its data set."""
+    characters, not `meta.json`; and, unless `typos` is False (reading a data set already
+    written), not a likely typo of a standard split name (`split_typo`). Else a UserError that
+    starts with `where` (the file, line or option that gave it). Every writer and reader of
+    split names applies it, so a split never names a path outside its data set, and a
+    misspelt `trian` never silently becomes a split of its own."""
     text = name if isinstance(name, str) else ""
     bad = (
         not text
@@ -104,7 +110,46 @@ def check_split_name(name: object, where: str) -> str:
             "data set, so its name must be non-empty, without /, \\, : or control characters, "
             f"must not start with a dot and must not be {META_FILE} (e.g. train, test, fold1)."
         )
+    meant = split_typo(text) if typos else None
+    if meant:
+        raise UserError(
+            f"{where}: split {text!r} looks like a typo of {meant!r}; correct it in the file or "
+            "option that gave it. A split is made under the name given and commands look for "
+            "train, test and val, so a misspelt name would be a split of its own; names not this "
+            "close to "
+            f"{', '.join(STANDARD_SPLITS)} (e.g. fold1, xsub_train, train_a, valid) are "
+            "taken as given."
+        )
     return text
+
+
+def split_typo(name: str) -> str | None:
+    """The standard split name (`STANDARD_SPLITS`) that `name`, made of letters only and not
+    equal to it, looks like a typo of: the same name in other case (`Train`), its letters in
+    another order (`trian`, `tset`, `vla`), or, with the same first letter, one letter added,
+    dropped or changed (`trainn`, `tst`, `vall`). Names with digits, `_` or `-` (`fold1`,
+    `train_a`, `xsub_train`) and other words (`valid`, `eval`, `rest`) are no typo: None."""
+    if name in STANDARD_SPLITS or not name.isascii() or not name.isalpha():
+        return None
+    lower = name.casefold()
+    for standard in STANDARD_SPLITS:
+        if (
+            lower == standard
+            or sorted(lower) == sorted(standard)
+            or (lower[0] == standard[0] and _one_edit(lower, standard))
+        ):
+            return standard
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether `a` becomes `b` by adding, dropping or changing exactly one letter."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:k] + long[k + 1 :] == short for k in range(len(long)))
 
 
 def is_dataset(path: str | Path) -> bool:
@@ -192,7 +237,7 @@ def _check_meta(meta: Any, meta_path: Path) -> None:
     if not names or not all(isinstance(name, str) for name in names):
         raise UserError(f"{meta_path}: 'class_names' must list one string per class; {fix}")
     for name, info in meta["splits"].items():
-        check_split_name(name, f"{meta_path}: 'splits'")
+        check_split_name(name, f"{meta_path}: 'splits'", typos=False)
         count = info.get("num_samples") if isinstance(info, dict) else None
         ids = info.get("ids", []) if isinstance(info, dict) else None
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:

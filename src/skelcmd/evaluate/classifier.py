@@ -41,7 +41,12 @@ from torch import Tensor, nn
 from skelcmd import __version__
 from skelcmd.atomic import atomic_path
 from skelcmd.channels import image_coordinates, num_channels
-from skelcmd.checkpoints import load_checkpoint, load_weights, read_torch_file
+from skelcmd.checkpoints import (
+    CLASSIFIER_KEY,
+    load_checkpoint,
+    load_weights,
+    read_torch_file,
+)
 from skelcmd.config import to_dict
 from skelcmd.data.format import Dataset
 from skelcmd.encoders import build_encoder
@@ -51,7 +56,7 @@ from skelcmd.evaluate.finetune import StreamNet
 from skelcmd.evaluate.linear import L2Normalize, Standardize
 from skelcmd.skeleton import Layout, layout_from_dict
 
-FORMAT_KEY = "skelcmd_classifier"
+FORMAT_KEY = CLASSIFIER_KEY
 FORMAT_VERSION = 1
 _REQUIRED = {  # key: type
     "classes": list,

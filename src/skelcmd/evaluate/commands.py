@@ -63,6 +63,11 @@ def evaluate(
 
     `save` (linear, finetune): also write the trained classifier there (`skelcmd.evaluate.
     classifier`; several streams: the ensemble); the records then say so in `saved`."""
+    if save is not None and Path(save).suffix.lower() != ".pt":
+        raise UserError(
+            f"--save {save}: the classifier is saved as a PyTorch file; give a name ending .pt "
+            "(skelcmd export --model FILE.pt --out FILE.onnx then writes the ONNX model)."
+        )
     checkpoint = Path(checkpoint)
     out = Path(out_dir) if out_dir is not None else checkpoint.parent
     check_outside_inputs(out, [data])

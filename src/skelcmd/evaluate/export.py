@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from torch import Tensor, nn
 from skelcmd.atomic import atomic_path, check_output_file
 from skelcmd.channels import num_channels
 from skelcmd.errors import UserError
-from skelcmd.evaluate.classifier import Probabilities, load_classifier_file
+from skelcmd.evaluate.classifier import ClassifierFile, Probabilities, load_classifier_file
 from skelcmd.evaluate.stream_encoder import StreamEncoder, load_stream_encoder
 from skelcmd.names import EVAL_FRAMES
 
@@ -64,7 +65,7 @@ def export_onnx(
     The skeleton (layout V, persons M) comes from `layout` / `num_persons`, else the data set
     `data`, else the checkpoint. A mismatch beyond 1e-4 is a UserError and nothing is written.
     """
-    out_file = check_output_file(out_file, inputs=[checkpoint], datasets=[data] if data else [])
+    out_file = check_onnx_out(out_file, inputs=[checkpoint], datasets=[data] if data else [])
     _require_onnx()
     if frames < 1:
         raise UserError(f"frames must be at least 1, not {frames}.")
@@ -83,15 +84,25 @@ def export_onnx(
 
 
 def export_classifier(
-    model: str | Path, out_file: str | Path, *, opset: int = 17, verbose: bool = True
+    model: str | Path,
+    out_file: str | Path,
+    *,
+    stream: str | None = None,
+    frames: int | None = None,
+    opset: int = 17,
+    verbose: bool = True,
 ) -> Path:
     """Export a classifier file (`skelcmd linear | finetune --save`) to `out_file`: one graph
     from `clips` float32 (N, C, frames, V, M), already centre-cropped and resized as evaluation
     does (`skelcmd.augment.center_crop_resize`), to `probabilities` float32 (N, K) (the
-    softmax, averaged over the streams of an ensemble); verified with onnxruntime."""
+    softmax, averaged over the streams of an ensemble); verified with onnxruntime.
+
+    The graph is always the whole classifier at its own frames: a `stream` or `frames` given
+    (the command's --stream / --frames) must be the classifier's, else a UserError."""
+    out_file = check_onnx_out(out_file, inputs=[model])
     _require_onnx()
-    out_file = check_output_file(out_file, inputs=[model])
     info = load_classifier_file(model)
+    _check_classifier_options(info, stream, frames)
     module = Probabilities(info.module).eval()
     difference = export_module(
         module, info.input_shape, out_file, ("clips", "probabilities"), opset
@@ -105,6 +116,37 @@ def export_classifier(
             f"{len(info.classes)}); max |onnxruntime - torch| = {difference:.2g}"
         )
     return out_file
+
+
+def check_onnx_out(out_file: str | Path, **checks: Any) -> Path:
+    """`out_file` checked as an ONNX output: `check_output_file` with `checks` (never a folder
+    or an input), then a .onnx name."""
+    out_file = check_output_file(out_file, **checks)
+    if out_file.suffix.lower() != ".onnx":
+        raise UserError(
+            f"--out {out_file}: the export is an ONNX model; give a file name ending .onnx."
+        )
+    return out_file
+
+
+def _check_classifier_options(info: ClassifierFile, stream: str | None, frames: int | None) -> None:
+    """UserError unless `stream` / `frames` (when given) are the classifier's own."""
+    streams = " + ".join(info.streams)
+    what = f"{streams}, the probabilities averaged" if len(info.streams) > 1 else streams
+    exports = f"export --model exports the whole classifier ({what}) at its {info.frames} frames"
+    ensemble = stream == "ensemble" and len(info.streams) > 1
+    if stream is not None and info.streams != [stream] and not ensemble:
+        why = "one stream of it would not give its output" if len(info.streams) > 1 else ""
+        raise UserError(
+            f"--stream {stream}: {info.path} is a {streams} classifier and {exports}"
+            f"{'; ' + why if why else ''}. Drop --stream (for one stream's encoder, export "
+            "--checkpoint CKPT --stream STREAM)."
+        )
+    if frames is not None and frames != info.frames:
+        raise UserError(
+            f"--frames {frames}: {info.path} was trained on clips of {info.frames} frames and "
+            f"{exports}. Drop --frames (and resize clips to {info.frames} frames)."
+        )
 
 
 def export_module(

@@ -27,9 +27,10 @@ from skelcmd.checkpoints import load_checkpoint, load_weights
 from skelcmd.data.format import META_FILE, Split
 from skelcmd.data.loader import make_loader
 from skelcmd.errors import UserError, read_json
+from skelcmd.layout_map import joint_map
 from skelcmd.model import CMD, build_model
 from skelcmd.names import EVAL_CROP, EVAL_FRAMES
-from skelcmd.skeleton import Layout, layout_from_dict
+from skelcmd.skeleton import LAYOUTS, Layout, layout_from_dict
 
 __all__ = [
     "evaluating",
@@ -187,8 +188,44 @@ def _check_fits(
         f"{_describe(source, source_persons, source_channels)}, the data set has "
         f"{_describe(layout, num_persons, model.channels)}. The encoder's input size (channels "
         "x joints x persons per frame) and the bone stream depend on the skeleton, so the "
-        "pretrained weights cannot be reused; evaluate (or transfer) only between data sets of "
-        f"the same layout, person count and channels, or pretrain on this data set.{detail}"
+        "pretrained weights cannot be reused as they are. "
+        f"{_fit_advice(layout, source, source_persons, channels_differ)}{detail}"
+    )
+
+
+def _fit_advice(
+    layout: Layout, source: Layout | None, persons: int | None, channels_differ: bool
+) -> str:
+    """What to do when a checkpoint does not fit a data set of `layout` (`_check_fits`): map the
+    data set onto the checkpoint's skeleton (`skelcmd.layout_map`), or pretrain on it."""
+    pretrain = "pretrain on this data set"
+    if channels_differ:  # 2D and 3D coordinates do not convert into each other
+        return (
+            "2D and 3D coordinates do not convert into each other: use a checkpoint pretrained "
+            f"on data of this data set's channels, or {pretrain}."
+        )
+    if source is not None and source.joint_names != layout.joint_names:
+        try:
+            joint_map(layout, source)
+        except UserError:
+            return (
+                f"Layout {layout.name!r} cannot be mapped onto {source.name!r} (it lacks joints "
+                f'that {source.name} needs; see docs/video.md, "Mapping between layouts"): use '
+                f"a checkpoint pretrained on {layout.name} data, or {pretrain}."
+            )
+    builtin = source is not None and LAYOUTS.get(source.name) == source
+    to = source.name if builtin else "LAYOUT"
+    count = persons if persons is not None else "M"
+    unknown = ["M its persons per sample"] if persons is None else []
+    if source is None:
+        unknown.insert(0, "LAYOUT its layout")
+    elif not builtin:
+        unknown.insert(0, f"LAYOUT the YAML file of its layout {source.name!r}")
+    known = f" ({' and '.join(unknown)})" if unknown else ""
+    return (
+        f"Map this data set (DATA) onto the checkpoint's skeleton{known} with `skelcmd "
+        f'convert-layout DATA --to {to} --persons {count} OUT_DIR` (docs/video.md, "Mapping '
+        f'between layouts") and evaluate OUT_DIR, or {pretrain}.'
     )
 
 

@@ -19,6 +19,7 @@ says which mapping was applied.
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from skelcmd.evaluate.predict_windows import (
 )
 
 __all__ = ["TrainedClassifier", "load_classifier", "predict_files"]
+DEFAULT_TOP_K = 5
 
 
 class TrainedClassifier:
@@ -70,16 +72,22 @@ class TrainedClassifier:
             f"{self.info.describe_input()}, device={self.device})"
         )
 
-    def transform(self, clips: Tensor, lengths: Tensor) -> Tensor:
-        """(N, C, T, V, M) clips with valid `lengths` -> (N, C, frames, V, M) on `device`, the
-        module's input (centre crop, resize)."""
+    def transform(self, clips: np.ndarray | Tensor, lengths: object = None) -> Tensor:
+        """Clips (N, C, T, V, M) (or one clip (C, T, V, M)), NumPy or a tensor, whose first
+        `lengths` frames are valid (default all T) -> (N, C, frames, V, M) float32 on
+        `device`, the module's input (the ONNX export's): centre crop, resize; checked and
+        person-padded as `predict` does."""
+        x, n = self._check(clips, lengths)
+        return self._crop(torch.tensor(x), torch.tensor(n))  # a copy: x may be a memmap
+
+    def _crop(self, clips: Tensor, lengths: Tensor) -> Tensor:
         x, n = clips.to(self.device), lengths.to(self.device)
         return center_crop_resize(x, n, self.crop, self.frames)
 
     @torch.no_grad()
     def scores(self, clips: Tensor, lengths: Tensor) -> Tensor:
         """(N, K) probabilities of checked clips (N, C, T, V, M) (a float32 tensor)."""
-        return self.module.probabilities(self.transform(clips, lengths))
+        return self.module.probabilities(self._crop(clips, lengths))
 
     def predict(
         self, clips: np.ndarray | Tensor, lengths: object = None, *, batch_size: int = 256
@@ -196,7 +204,7 @@ def predict_files(
     out: str | Path,
     *,
     split: str = "test",
-    top_k: int = 5,
+    top_k: int | None = None,
     batch_size: int = 256,
     device: str = "auto",
     window: int | None = None,
@@ -209,21 +217,30 @@ def predict_files(
     `model` and write one CSV row per clip to `out` (per window with `window`); with true
     labels also `<out>_confusion.png` and `<out>_per_class.csv`, with windows
     `<out>_timeline.png`. `pose_format` names the estimator of pose-estimator inputs (default:
-    told from their form), `image_size` ("WxH") their video's size for pixel coordinates."""
+    told from their form), `image_size` ("WxH") their video's size for pixel coordinates.
+    `top_k` (default 5) is capped at the classifier's classes (said on stderr when given)."""
     out = Path(out)
     pose = PoseOptions(pose_format, image_size)
     if not inputs:
         raise UserError("give the input: a data set folder or raw recording files.")
+    if stride is not None and window is None:
+        raise UserError(
+            f"--stride {stride} needs --window: the stride is the frames between windows of a "
+            "long recording. Give --window FRAMES too, or drop --stride to classify whole clips."
+        )
+    given_top_k, top_k = top_k, DEFAULT_TOP_K if top_k is None else top_k
     if top_k < 1 or batch_size < 1:
         raise UserError(f"--top-k and --batch-size must be at least 1, not {top_k}, {batch_size}.")
     if window is not None:
         check_outputs(out, inputs, model, ["timeline"])
         classifier = load_classifier(model, device)
+        _say_top_k_capped(given_top_k, classifier)
         return predict_windows(
             classifier, inputs, out, window=window, stride=stride or window,
             top_k=top_k, batch_size=batch_size, min_score=min_score, pose=pose,
         )  # fmt: skip
     classifier = load_classifier(model, device)
+    _say_top_k_capped(given_top_k, classifier)
     dataset = len(inputs) == 1 and is_dataset(inputs[0])
     if dataset:
         batches = dataset_batches(classifier.info, inputs[0], split, batch_size)
@@ -238,6 +255,14 @@ def predict_files(
     if summary.labelled:
         summary.files = _accuracy_files(classifier.classes, summary.confusion, paths[1], paths[2])
     return summary
+
+
+def _say_top_k_capped(top_k: int | None, classifier: TrainedClassifier) -> None:
+    """One line on stderr when the --top-k given exceeds the classifier's classes."""
+    k = len(classifier.classes)
+    if top_k is not None and top_k > k:
+        note = f"--top-k {top_k}: the classifier has {k} classes; each row lists all {k}."
+        print(note, file=sys.stderr)
 
 
 def _write_rows(

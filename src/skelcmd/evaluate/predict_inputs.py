@@ -22,6 +22,7 @@ windows over a long recording) a recording is never cut or resampled to the trai
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,8 +188,7 @@ def read_recordings(
         for clip in pose_clips(model, path, fmt, pose):
             data = _preprocess(model, clip.data)
             recording = Recording(clip.name, data, data.shape[1], note=clip.note)
-            _check_recording(model, recording)
-            yield recording
+            yield _checked(model, recording)
         return
     if path.is_dir():
         what = "a skelcmd data set: give it alone" if is_dataset(path) else "a folder"
@@ -213,8 +213,7 @@ def read_recordings(
     else:
         recordings = _clips(model, path)
     for recording in recordings:
-        _check_recording(model, recording)
-        yield recording
+        yield _checked(model, recording)
 
 
 def _require(model: ClassifierFile, path: Path, layout: Layout, channels: str, what: str) -> None:
@@ -302,15 +301,35 @@ def _clips(model: ClassifierFile, path: Path) -> list[Recording]:
     if path.suffix.lower() == ".npy":
         entries = [clip_files.Clip(0, path.name, path, "", "")]
     else:
-        entries = clip_files.read_manifest(path)
+        entries = clip_files.read_manifest(path, labels_required=False)
     index = {name: k for k, name in enumerate(model.classes)}
+    unknown = next((entry for entry in entries if entry.label and entry.label not in index), None)
+    if unknown is not None:
+        raise UserError(_unknown_label(model, path, unknown))
     out = []
     for entry in entries:
         where = f"{path}, line {entry.line}" if entry.line else str(path)
         data = clip_files.read_clip(entry, model.layout, c, where)
         data = _preprocess(model, data)
-        out.append(Recording(entry.name, data, data.shape[1], index.get(entry.label)))
+        label = index[entry.label] if entry.label else None
+        out.append(Recording(entry.name, data, data.shape[1], label))
     return out
+
+
+def _unknown_label(model: ClassifierFile, path: Path, entry: clip_files.Clip) -> str:
+    """What to say of a manifest label that is none of the classifier's classes."""
+    close = difflib.get_close_matches(entry.label, model.classes, n=3)
+    known = model.classes[:5] + (["..."] if len(model.classes) > 5 else [])
+    hint = (
+        f"the closest of its classes: {', '.join(map(repr, close))}"
+        if close
+        else f"its classes: {', '.join(known)}"
+    )
+    return (
+        f"{path}, line {entry.line}: label {entry.label!r} is not one of the classes of the "
+        f"classifier {model.path} ({hint}). Fix the label, or leave the label column empty to "
+        "predict without comparing."
+    )
 
 
 def _preprocess(model: ClassifierFile, data: np.ndarray) -> np.ndarray:
@@ -324,7 +343,9 @@ def _preprocess(model: ClassifierFile, data: np.ndarray) -> np.ndarray:
     return normalize_arrays(data[None], lengths, model.layout, preprocess, align=align)[0]
 
 
-def _check_recording(model: ClassifierFile, recording: Recording) -> None:
+def _checked(model: ClassifierFile, recording: Recording) -> Recording:
+    """`recording` checked (persons, finite values), zero-padded to the classifier's persons
+    (as a data set's clips are; windows are cut from it as it is)."""
     persons = recording.data.shape[3]
     if persons > model.num_persons:
         raise UserError(
@@ -333,3 +354,7 @@ def _check_recording(model: ClassifierFile, recording: Recording) -> None:
         )
     if not np.isfinite(recording.data[:, : recording.length]).all():
         raise UserError(f"{recording.name} holds NaN or infinite values; fix the recording.")
+    if persons < model.num_persons:
+        pad = np.zeros((*recording.data.shape[:3], model.num_persons - persons), np.float32)
+        recording.data = np.concatenate([recording.data, pad], axis=3)
+    return recording

@@ -140,8 +140,7 @@ def pose_clips(model: ClassifierFile, path: Path, fmt: str, options: PoseOptions
     if read.channels != model.channels:
         raise UserError(
             f"{path}: {fmt} output read as {read.channels} ({_kind(read.channels)}), but "
-            f"{expects}. Give {_kind(model.channels)} poses (e.g. MediaPipe world landmarks "
-            "for 3D), or a classifier trained on this kind of data."
+            f"{expects}. {_channels_hint(read.channels, model.channels)}"
         )
     source, target = read.layout, model.layout
     mapped = source.joint_names != target.joint_names
@@ -171,3 +170,17 @@ def pose_clips(model: ClassifierFile, path: Path, fmt: str, options: PoseOptions
 
 def _kind(channels: str) -> str:
     return "3D coordinates" if channels == "xyz" else "2D image coordinates"
+
+
+def _channels_hint(given: str, expected: str) -> str:
+    """What to give instead when an estimator's `given` channels are not the classifier's."""
+    if expected == "xyz":
+        what = "3D poses (e.g. MediaPipe world landmarks)"
+    elif given == "xyz":
+        what = "2D poses (e.g. OpenPose, MMPose, YOLO-pose or MediaPipe image landmarks)"
+    elif expected == "xy+score":
+        what = "2D poses with a confidence score per joint (xy+score)"
+    else:
+        what = "2D poses without confidence scores (xy)"
+    trained = _kind(given) if (given == "xyz") != (expected == "xyz") else given
+    return f"Give {what}, or a classifier trained on {trained}."

@@ -79,8 +79,9 @@ def read_csv_table(path: Path, what: str) -> tuple[list[str], list[tuple[int, di
         raise UserError(f"cannot read {what} {path} ({exc}).") from None
 
 
-def read_manifest(manifest: Path) -> list[Clip]:
-    """The clips a manifest lists, its columns and values checked (the files not read yet)."""
+def read_manifest(manifest: Path, *, labels_required: bool = True) -> list[Clip]:
+    """The clips a manifest lists, its columns and values checked (the files not read yet);
+    an empty label is allowed only without `labels_required` (predict: not compared)."""
     require_file(manifest, "manifest", "give a CSV file path,label,split")
     columns, rows = read_csv_table(manifest, "the manifest")
     twice = sorted({c for c in columns if columns.count(c) > 1})
@@ -102,7 +103,7 @@ def read_manifest(manifest: Path) -> list[Clip]:
         where = f"{manifest}, line {line}"
         if None in raw:
             raise UserError(f"{where}: more values than the header has columns.")
-        empty = [c for c in REQUIRED if not row.get(c)]
+        empty = [c for c in REQUIRED if not row.get(c) and (c != "label" or labels_required)]
         if empty:
             raise UserError(f"{where}: no {', '.join(empty)}.")
         path = Path(row["path"])

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, check_output_file
 from skelcmd.data.values import BadSample
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
@@ -229,7 +229,8 @@ def run(
     """Run `work` over `jobs` and write `out_dir/<benchmark>/` for every benchmark.
 
     Nothing is left behind if it fails: each data set is renamed into place only at the end,
-    and the report `out_dir/prepare_report.txt` is written (atomically) after them.
+    and the report `out_dir/prepare_report.txt` is written (atomically) after them; an existing
+    report is replaced only with `overwrite` (`check_report`, before any work).
     `inputs` (the raw files and folders) are what `overwrite` may never delete.
     `shortening` says how samples longer than `max_frames` were shortened: "resampled"
     (linear interpolation) or "cut" (their first `max_frames` frames kept); meta.json counts
@@ -239,6 +240,7 @@ def run(
     if max_frames < 1:
         raise UserError(f"the maximum frame count must be at least 1, got {max_frames}.")
     out_dir, started = Path(out_dir), time.perf_counter()
+    check_report(out_dir, overwrite)
     created, excluded, notes, resampled = not out_dir.exists(), list(excluded), list(notes or []), 0
     capacity = {(b, s): 0 for b in benchmarks for s in SPLITS}
     for job in jobs:
@@ -311,6 +313,18 @@ def run(
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
+
+
+def check_report(out_dir: Path, overwrite: bool) -> None:
+    """UserError, before any work, if `out_dir/prepare_report.txt` exists (an earlier report or
+    a file of the user's) and `overwrite` is not given, or if it is a folder."""
+    report = check_output_file(out_dir / REPORT_NAME)
+    if (report.exists() or report.is_symlink()) and not overwrite:
+        raise UserError(
+            f"{report} already exists (the report of an earlier `skelcmd prepare`, or a file of "
+            "yours); pass --overwrite to replace it, or give another OUT_DIR. Nothing was "
+            "written."
+        )
 
 
 def group_by_reason(excluded: list[Exclusion]) -> dict[str, list[Exclusion]]:

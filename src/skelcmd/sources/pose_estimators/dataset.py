@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from skelcmd.data.format import check_split_name
 from skelcmd.data.writer import DatasetWriter
 from skelcmd.errors import UserError
 from skelcmd.skeleton import Layout
@@ -107,7 +108,7 @@ def read_labels(path: str | Path, default_split: str) -> list[Segment]:
         start, end = (int(s) for s in span) if any(span) else (None, None)
         if start is not None and start > end:
             raise UserError(f"{where}: the segment starts ({start}) after it ends ({end}).")
-        split = row.get("split") or default_split
+        split = check_split_name(row["split"], where) if row.get("split") else default_split
         segments.append(Segment(row["video"], row["label"], start, end, split, where))
     if not segments:
         raise UserError(f"{path} lists no video.")
@@ -218,6 +219,7 @@ def write_pose_dataset(
     estimator's output `input_path` and the `labels` file are recorded as its inputs."""
     if persons < 1:
         raise UserError(f"--persons must be at least 1, got {persons}.")
+    check_split_name(split, "--split")
     chosen, left_out = _segments(videos, labels, split)
     names = (UNLABELLED,) if labels is None else tuple(class_order([s.label for s, _ in chosen]))
     index = {name: k for k, name in enumerate(names)}

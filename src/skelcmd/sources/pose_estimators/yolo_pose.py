@@ -202,7 +202,19 @@ def read_yolo_pose(
     """The videos of YOLO-pose results, read and tracked (module docstring)."""
     root = Path(input)
     size = parse_image_size(image_size)
-    txt = root.is_dir() and not any(root.rglob("*.json")) and any(root.rglob("*.txt"))
+    json_files = root.is_dir() and any(root.rglob("*.json"))
+    txt = root.is_dir() and not json_files and any(root.rglob("*.txt"))
+    if root.is_dir() and not (json_files or txt):
+        raise UserError(
+            f"{root} holds no .json or .txt file of {WHAT} results; give the folder of "
+            "`save_txt` files (<video>_<frame>.txt, the labels/ folder `model.predict(..., "
+            "save_txt=True)` writes) or JSON file(s) of tracks, one per video."
+        )
+    if root.is_file() and root.suffix.lower() == ".txt":
+        raise UserError(
+            f"{root} is one `save_txt` file, a single frame; give the folder that holds it "
+            f"(all frames of the video: {root.parent})."
+        )
     if txt:
         videos = {
             n: (_txt_video(n, f), f[0][1].parent)
