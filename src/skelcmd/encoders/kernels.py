@@ -12,10 +12,17 @@ depends on the CPU and the shape (benchmarks/README.md, step section):
 - `bmm`: one call of PyTorch's batched product (`baddbmm`, `bmm`; MKL in float32) for all
   groups, written straight into the output: one call and no copy where oneDNN needs G calls
   and a stack.
+- `mm`: one call of PyTorch's product (`addmm`, `mm`; MKL in float32) per group, each written
+  straight into its slice of the output. The batched product splits its threads over the
+  groups, so 3 groups on 2 threads leave one thread idle a third of the time; one product per
+  group uses every thread on each. On the project's AMD EPYC the products over all frames
+  ran 1.1 to 1.6x as fast this way as with `bmm` (`python -m benchmarks.product_libraries`,
+  benchmarks/README.md), and where oneDNN is no faster than MKL (the Intel Xeon of issue 25)
+  this is the library left to win.
 
-The first product of each kind and shape in a process times both (`choose`: a few calls of
-each, back to back, large ones on at most `MEASURE_ROWS` of their rows; milliseconds) and
-keeps the faster for the rest of the process. Float64, other devices and a torch without
+The first product of each kind and shape in a process times all three (`choose`: a few calls
+of each, back to back, large ones on at most `MEASURE_ROWS` of their rows; milliseconds) and
+keeps the fastest for the rest of the process. Float64, other devices and a torch without
 oneDNN use `bmm`; `using(library)` forces one (tests, benchmarks).
 
 `Workspace`: big scratch tensors kept between training steps. glibc memory-maps every
@@ -49,9 +56,9 @@ __all__ = [
     "using",
 ]
 
-LIBRARIES = ("onednn", "bmm")
+LIBRARIES = ("onednn", "bmm", "mm")
 MEASURE_ROWS = 512  # products of more rows are timed on this many
-BMM_MARGIN = 1.1  # how much faster `bmm` must be than oneDNN to be chosen
+MARGIN = 1.1  # how much faster than oneDNN another library must be to be chosen
 
 
 def _onednn_linear_works(dtype: torch.dtype) -> bool:
@@ -106,11 +113,11 @@ def choose(key: tuple, run: Callable[[str, int], object], rows: int, pairs: int 
     """The library for products of `key`: forced, measured before, or measured now by
     `run(library, rows)` (one product of at most MEASURE_ROWS rows into scratch).
 
-    The libraries run back to back in `pairs` pairs (which goes first alternates), and the
-    median of the pairs' ratios decides: a burst of other work on a shared machine slows both
-    halves of a pair alike, or spoils one pair out of several. `bmm` must be `BMM_MARGIN`
-    times as fast to be taken: oneDNN, where it works, is the library the recurrence was
-    tuned with."""
+    The libraries run back to back in `pairs` rounds (the order reverses each round), and per
+    library the median of its rounds' speed-ups over oneDNN decides: a burst of other work on
+    a shared machine slows all of a round alike, or spoils one round out of several. Another
+    library must be `MARGIN` times as fast to be taken: oneDNN, where it works, is the
+    library the recurrence was tuned with."""
     if _FORCED:
         return _FORCED[-1]
     if key not in _CHOSEN:
@@ -119,12 +126,15 @@ def choose(key: tuple, run: Callable[[str, int], object], rows: int, pairs: int 
             run(library, rows)  # warm-up: primitive creation, packing, caches
         once = min(_seconds(run, library, rows, 1) for library in LIBRARIES)
         repeats = max(1, min(8, int(2e-3 / max(once, 1e-9))))
-        ratios = []
+        others = LIBRARIES[1:]
+        speedups: dict[str, list[float]] = {library: [] for library in others}
         for i in range(pairs):
             order = LIBRARIES if i % 2 == 0 else LIBRARIES[::-1]
             seconds = {library: _seconds(run, library, rows, repeats) for library in order}
-            ratios.append(seconds["onednn"] / seconds["bmm"])
-        _CHOSEN[key] = "bmm" if statistics.median(ratios) >= BMM_MARGIN else "onednn"
+            for library in others:
+                speedups[library].append(seconds["onednn"] / seconds[library])
+        best = max(others, key=lambda library: statistics.median(speedups[library]))
+        _CHOSEN[key] = best if statistics.median(speedups[best]) >= MARGIN else "onednn"
     return _CHOSEN[key]
 
 
@@ -173,6 +183,14 @@ def batched_linear(
         xs = x if rows == m else x[:, :rows]
         if library == "bmm":
             return _bmm_linear(xs, plain, b, target)
+        if library == "mm":
+            into = xs.new_empty((g, rows, n)) if target is None else target
+            for i in range(g):
+                if b is None:
+                    torch.mm(xs[i], plain[i].T, out=into[i])
+                else:
+                    torch.addmm(b[i], xs[i], plain[i].T, out=into[i])
+            return into
         packed = isinstance(w, Weights) and rows == w.rows
         weights = w.packed() if packed else plain
         op, bias = torch.ops.mkldnn._linear_pointwise, [None] * g if b is None else b
@@ -197,6 +215,10 @@ def add_batched_linear_(acc: Tensor, x: Tensor, w: Tensor | Weights) -> Tensor:
         xs, into = (x, acc) if target is not None else (x[:, :rows], acc[:, :rows].clone())
         if library == "bmm":
             return into.baddbmm_(xs, plain.transpose(1, 2))
+        if library == "mm":
+            for i in range(g):
+                into[i].addmm_(xs[i], plain[i].T)
+            return into
         packed = isinstance(w, Weights) and rows == w.rows
         weights = w.packed() if packed else plain
         op = torch.ops.mkldnn._linear_pointwise.binary
@@ -217,6 +239,11 @@ def batched_at_b(a: Tensor, b: Tensor) -> Tensor:
         a_, b_ = (a, b) if rows == r else (a[:, :rows], b[:, :rows])
         if library == "bmm":
             return torch.bmm(a_.transpose(1, 2), b_)
+        if library == "mm":
+            out = a.new_empty((g, m, b.shape[2]))
+            for i in range(g):
+                torch.mm(a_[i].T, b_[i], out=out[i])
+            return out
         # oneDNN copies a transposed first operand, so b (the narrower here) goes first
         return torch.stack([linear(b_[i].T, a_[i].T).T for i in range(g)])
 
