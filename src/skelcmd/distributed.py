@@ -35,9 +35,15 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"train.device {name!r} is not a device; use auto, cpu or cuda.") from None
+        raise UserError(
+            f"device {name!r} (--device, or train.device in a config) is not a device; use auto, "
+            "cpu or cuda."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device is {name!r} but CUDA is not available; use auto or cpu.")
+        raise UserError(
+            f"the device is {name!r} (--device, or train.device in a config) but CUDA is not "
+            "available here; use auto or cpu."
+        )
     return device
 
 

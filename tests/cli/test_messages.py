@@ -4,10 +4,13 @@ and what to do (exit status 2), never a silently wrong result."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from skelcmd.cli import main
 from skelcmd.data.format import open_dataset
+from skelcmd.distributed import pick_device
+from skelcmd.errors import UserError
 from tests.helpers.user_error import expect_user_error
 from tests.sources.test_import_clips import V
 from tests.sources.test_import_openpose import body25_pose, write_frames
@@ -52,3 +55,13 @@ def test_a_missing_split_and_our_own_checkpoint_to_convert_say_what_to_do(tmp_pa
         tmp=tmp_path,
     )
     assert "}}" not in result.stderr + result.stdout
+
+
+def test_device_and_export_messages_name_what_the_user_typed(tmp_path, capsys):
+    with pytest.raises(UserError, match=r"device 'gpu' \(--device, or train.device"):
+        pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match=r"\(--device, or train.device in a config\) but CUDA"):
+            pick_device("cuda")
+    assert main(["export", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "export got neither of --checkpoint and --model" in capsys.readouterr().err

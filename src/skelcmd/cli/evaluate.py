@@ -71,8 +71,10 @@ def _export(args: argparse.Namespace) -> None:
     from skelcmd.evaluate.export import export_classifier, export_onnx
 
     if (args.checkpoint is None) == (args.model is None):
-        raise UserError("give --checkpoint CKPT (one stream's encoder) or --model FILE.pt "
-                        "(a classifier saved by linear / finetune --save), not both.")  # fmt: skip
+        given = "both" if args.model is not None else "neither"
+        raise UserError(f"export got {given} of --checkpoint and --model: give --checkpoint CKPT "
+                        "(one stream's encoder) or --model FILE.pt (a classifier saved by "
+                        "linear / finetune --save).")  # fmt: skip
     if args.model is not None:
         skeleton = [f"--{name}" for name in ("data", "layout") if getattr(args, name) is not None]
         if skeleton:
