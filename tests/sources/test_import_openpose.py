@@ -196,6 +196,23 @@ def test_a_misspelt_split_in_the_labels_or_option_is_refused_naming_where(tmp_pa
     assert set(open_dataset(tmp_path / "out").splits) == {"fold1", "train"}
 
 
+def test_segments_of_one_video_in_two_splits_must_not_share_frames(tmp_path):
+    write_frames(tmp_path / "j" / "cam01", [[body25_pose(t)] for t in range(8)], name="cam01")
+    labels = tmp_path / "l.csv"
+    head = "video,label,start,end,split\n"
+    labels.write_text(head + "cam01,a,0,4,train\ncam01,a,4,7,test\n")  # frame 4 in both
+    with pytest.raises(UserError, match=r"l\.csv, line 3: this segment of 'cam01' \(test\) "
+                       r"shares frames with the one of .*line 2 \(train\)"):  # fmt: skip
+        import_openpose(tmp_path / "j", tmp_path / "out", image_size=SIZE, labels=labels)
+    labels.write_text(head + "cam01,a,,,train\ncam01,b,2,5,test\n")  # the whole video too
+    with pytest.raises(UserError, match="shares frames"):
+        import_openpose(tmp_path / "j", tmp_path / "out", image_size=SIZE, labels=labels)
+    assert not (tmp_path / "out").exists()
+    labels.write_text(head + "cam01,a,0,3,train\ncam01,b,2,5,train\ncam01,a,6,7,test\n")
+    import_openpose(tmp_path / "j", tmp_path / "out", image_size=SIZE, labels=labels)
+    assert open_dataset(tmp_path / "out").split("train").data.shape[0] == 2  # one split: allowed
+
+
 def test_the_image_size_comes_from_the_video_beside_or_must_be_given(tmp_path):
     write_frames(tmp_path / "clip_json", [[body25_pose()]] * 2)
     with pytest.raises(

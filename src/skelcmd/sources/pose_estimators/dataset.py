@@ -10,11 +10,12 @@ number), `label` a class name, `start` / `end` the first and last frame of a seg
 files' own frame numbers (both or neither; empty: the whole video), `split` the split (default:
 the importer's --split). Class names are the labels sorted (by number when all are integers).
 Videos the labels file does not name are left out and listed; a name it gives that no video
-has is an error.
+has is an error, and so are two segments of one video in different splits that share frames.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,22 @@ def _span(segment: Segment, video: Tracked) -> tuple[int, int]:
     return segment.start - video.first, segment.end - video.first + 1
 
 
+def _check_disjoint_splits(segments: Sequence[Segment], spans: Sequence[tuple[int, int]]) -> None:
+    """UserError when two segments of one video in different splits share frames: a model
+    would then be tested on frames it was trained on. Overlaps within a split are allowed."""
+    by_video: dict[str, list[tuple[Segment, tuple[int, int]]]] = {}
+    for segment, span in zip(segments, spans, strict=True):
+        by_video.setdefault(segment.video, []).append((segment, span))
+    for items in by_video.values():
+        for (a, (lo_a, hi_a)), (b, (lo_b, hi_b)) in itertools.combinations(items, 2):
+            if a.split != b.split and lo_a < hi_b and lo_b < hi_a:
+                raise UserError(
+                    f"{b.where}: this segment of {b.video!r} ({b.split}) shares frames with "
+                    f"the one of {a.where} ({a.split}), so a model would be tested on frames it "
+                    "was trained on; make the segments of different splits disjoint."
+                )
+
+
 def image_extra(videos: Sequence[Tracked], sizes: dict[str, tuple[int, int]]) -> dict[str, Any]:
     """The meta `extra` of 2D keypoints in image coordinates: their axes, each video's size in
     pixels (where known) and how each video's persons were tracked."""
@@ -224,6 +241,7 @@ def write_pose_dataset(
     names = (UNLABELLED,) if labels is None else tuple(class_order([s.label for s, _ in chosen]))
     index = {name: k for k, name in enumerate(names)}
     spans = [_span(segment, video) for segment, video in chosen]
+    _check_disjoint_splits([segment for segment, _ in chosen], spans)
     t_max = max(hi - lo for lo, hi in spans)
     splits: dict[str, list[int]] = {}
     for k, (segment, _) in enumerate(chosen):
