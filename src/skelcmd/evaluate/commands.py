@@ -7,6 +7,7 @@ another data set than the one evaluated.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from skelcmd.config import to_dict
 from skelcmd.data.format import META_FILE, open_dataset
 from skelcmd.errors import UserError, read_json
 from skelcmd.evaluate.classifier import save_trained
+from skelcmd.evaluate.common import unseen_classes_note
 from skelcmd.evaluate.protocols import run_protocol
 from skelcmd.evaluate.records import Record, write_record
 
@@ -72,6 +74,12 @@ def evaluate(
     out = Path(out_dir) if out_dir is not None else checkpoint.parent
     check_outside_inputs(out, [data])
     dataset = open_dataset(data, check_values=False)
+    train, test = config.train_split, config.test_split
+    note = unseen_classes_note(
+        dataset.split(train).labels, dataset.split(test).labels, dataset.class_names, train, test
+    )
+    if note:
+        print(note, file=sys.stderr)
     trained: dict[str, Any] | None = None
     if save is not None:
         if protocol == "knn":

@@ -166,3 +166,21 @@ def finite(value: float) -> float:
     if not math.isfinite(value):
         raise UserError(f"training diverged (a value became {value}); lower lr and retry.")
     return value
+
+
+def unseen_classes_note(train_labels: np.ndarray, test_labels: np.ndarray, names: Sequence[str],
+                        train: str, test: str) -> str | None:  # fmt: skip
+    """A note when some `test` clips are of classes that no `train` clip has: no protocol can
+    classify them correctly, so the accuracy is capped (e.g. a few clips of many classes)."""
+    test_labels = np.asarray(test_labels)
+    unseen = np.setdiff1d(np.unique(test_labels), np.asarray(train_labels))
+    if not len(test_labels) or not len(unseen):
+        return None
+    count = int(np.isin(test_labels, unseen).sum())
+    shown = ", ".join(names[c] for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+    cap = 100 * (1 - count / len(test_labels))
+    return (
+        f"skelcmd: note: {count} of {len(test_labels)} {test} clips are of {len(unseen)} "
+        f"class(es) with no {train} clip ({shown}); no protocol can classify them, so the "
+        f"top-1 accuracy here is at most {cap:.1f} %."
+    )
