@@ -64,3 +64,18 @@ def test_knn_says_so_when_the_test_split_has_classes_the_train_split_lacks(
     err = capsys.readouterr().err
     assert "note: 2 of 8 test clips are of 1 class(es) with no train clip" in err
     assert "at most 75.0 %" in err
+
+
+def test_a_preset_of_another_protocol_is_refused_naming_the_right_ones(tmp_path):
+    # knn_cpu holds only `frames`, a key linear has too: it would run silently as linear
+    said = r"knn_cpu is a preset of skelcmd knn, not of skelcmd linear; linear's presets are "
+    with pytest.raises(UserError, match=said + "linear, linear_cpu, linear_standardized"):
+        load_eval_config("linear", "knn_cpu")
+    with pytest.raises(UserError, match=r"preset of skelcmd linear, not of skelcmd knn"):
+        load_eval_config("knn", "eval/linear")
+    with pytest.raises(UserError, match=r"semi is a preset of skelcmd finetune, not of skelcmd kn"):
+        load_eval_config("knn", "semi")
+    assert load_eval_config("finetune", "semi").label_fraction < 1  # semi is finetune's
+    own = tmp_path / "knn_mine.yaml"  # a file of the user's, whatever its name
+    own.write_text("frames: 16\n")
+    assert load_eval_config("linear", str(own)).frames == 16

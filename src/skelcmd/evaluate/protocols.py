@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from skelcmd.config import apply_overrides, from_dict, read_yaml
+from skelcmd.config import apply_overrides, from_dict, preset_names, read_yaml
 from skelcmd.data.format import open_dataset
 from skelcmd.distributed import pick_device
 from skelcmd.errors import UserError
@@ -54,11 +54,40 @@ def config_class(protocol: str) -> type:
 def load_eval_config(
     protocol: str, spec: str | Path | None = None, overrides: Sequence[str] = ()
 ) -> Any:
-    """Defaults, then a YAML file or `eval/` preset (e.g. "semi"), then `key=value` overrides."""
+    """Defaults, then a YAML file or `eval/` preset (e.g. "semi"), then `key=value` overrides.
+    A preset of another protocol (`knn_cpu` for linear) is a UserError: its keys may all be
+    valid here and silently mean something else."""
+    if spec:
+        _check_preset_protocol(protocol, spec)
     values = read_yaml(spec, kind="eval") if spec else {}
     config = from_dict(config_class(protocol), apply_overrides(values, list(overrides)))
     config.validate()
     return config
+
+
+def _check_preset_protocol(protocol: str, spec: str | Path) -> None:
+    """UserError when `spec` names a packaged eval preset of another protocol: presets are
+    named after theirs (knn*, linear*, finetune*; semi* is finetune's)."""
+    name = str(spec).removeprefix("eval/")
+    if Path(spec).is_file() or "/" in name or name.endswith((".yaml", ".yml")):
+        return  # a file of the user's: its keys are checked against the protocol's settings
+    family = _family(name)
+    if family in PROTOCOL_TABLE and family != protocol:
+        own = [
+            p.removeprefix("eval/")
+            for p in preset_names()
+            if p.startswith("eval/") and _family(p.removeprefix("eval/")) == protocol
+        ]
+        raise UserError(
+            f"--config {spec} is a preset of skelcmd {family}, not of skelcmd {protocol}; "
+            f"{protocol}'s presets are {', '.join(own)} (skelcmd presets lists them all)."
+        )
+
+
+def _family(preset: str) -> str:
+    """The protocol a packaged eval preset is named after."""
+    family = preset.split("_")[0]
+    return "finetune" if family == "semi" else family
 
 
 def run_protocol(
