@@ -67,6 +67,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def temporary_of(name: str) -> tuple[str, str] | None:
+    """(the final name, "tmp" or "old") of a temporary file name that `temp_sibling` makes
+    (`.NAME.tmp-PID-TAG`), else None."""
+    match = _TEMP.fullmatch(name)
+    return (match["name"], match["kind"]) if match else None
+
+
 def temp_sibling(final: Path, kind: str = "tmp") -> Path:
     """A fresh temporary name beside `final` that `sweep_stale` recognises as this process's."""
     return final.with_name(f".{final.name}.{kind}-{os.getpid()}-{_HOST}{uuid.uuid4().hex[:4]}")

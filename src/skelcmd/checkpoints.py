@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from skelcmd.atomic import atomic_path
+from skelcmd.atomic import atomic_path, temporary_of
 from skelcmd.config import PretrainConfig, from_dict, read_yaml_file, to_dict
 from skelcmd.errors import UserError, read_json
 from skelcmd.locking import LOCK_FILE
@@ -30,10 +30,7 @@ from skelcmd.skeleton import Layout
 
 LAST = "last.pt"
 EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
-# a temporary of a run's file (`skelcmd.atomic`), which a killed process may leave
-RUN_TEMPORARY = re.compile(
-    r"\.(config\.yaml|history\.json|last\.pt|epoch_\d+\.pt)\.tmp-\d+-[0-9a-f]{8}"
-)
+RUN_FILES = ("config.yaml", "history.json", LAST)  # with EPOCH_FILE: what a run writes
 TRAINING_KEYS = ("optimizer", "scaler", "rng")  # what a resumable checkpoint adds
 CLASSIFIER_KEY = "skelcmd_classifier"  # a classifier file's format key (evaluate.classifier)
 TORCH_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a legacy (< 1.6) pickle
@@ -229,7 +226,16 @@ def _left_by_pretrain(path: Path) -> bool:
         return all(p.name.startswith("events.out.tfevents.") for p in path.iterdir())
     if path.name == "config.yaml" and path.is_file():
         return _is_run_config(path)
-    return path.is_file() and (path.name == LOCK_FILE or bool(RUN_TEMPORARY.fullmatch(path.name)))
+    return path.is_file() and (path.name == LOCK_FILE or _run_temporary(path.name))
+
+
+def _run_temporary(name: str) -> bool:
+    """Whether `name` is a temporary (`skelcmd.atomic`) of a file a run writes, which a killed
+    process may leave."""
+    of = temporary_of(name)
+    if of is None or of[1] != "tmp":
+        return False
+    return of[0] in RUN_FILES or bool(EPOCH_FILE.fullmatch(of[0]))
 
 
 def check_new_run(run: str | Path) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from skelcmd.channels import (
     IMAGE_COORDINATES,
     coordinate_dims,
+    describe_image_coordinates,
     has_score,
     image_coordinate_factor,
 )
@@ -317,6 +318,6 @@ def _image_coordinates(dataset: Dataset, wanted: str | None) -> float:
         raise UserError(
             f"{dataset.path} does not record how its 2D coordinates are scaled (data of source "
             f"{dataset.source!r}), so they cannot be rescaled. Scale the clips yourself before "
-            "importing them: signed puts the image in [-1, 1], centred in [-0.5, 0.5]."
+            f"importing them: {' or '.join(map(describe_image_coordinates, IMAGE_COORDINATES))}."
         )
     return image_coordinate_factor(dataset.image_coordinates, wanted)

@@ -233,14 +233,13 @@ def predict_files(
         raise UserError(f"--top-k and --batch-size must be at least 1, not {top_k}, {batch_size}.")
     if window is not None:
         check_outputs(out, inputs, model, ["timeline"])
-        classifier = load_classifier(model, device)
-        _say_top_k_capped(given_top_k, classifier)
+    classifier = load_classifier(model, device)
+    _say_top_k_capped(given_top_k, classifier)
+    if window is not None:
         return predict_windows(
             classifier, inputs, out, window=window, stride=stride or window,
             top_k=top_k, batch_size=batch_size, min_score=min_score, pose=pose,
         )  # fmt: skip
-    classifier = load_classifier(model, device)
-    _say_top_k_capped(given_top_k, classifier)
     dataset = len(inputs) == 1 and is_dataset(inputs[0])
     if dataset:
         batches = dataset_batches(classifier.info, inputs[0], split, batch_size)

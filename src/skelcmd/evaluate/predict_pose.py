@@ -26,7 +26,7 @@ from skelcmd.data.format import is_dataset
 from skelcmd.errors import UserError, read_json
 from skelcmd.evaluate.classifier import ClassifierFile
 from skelcmd.layout_map import describe_map, map_joints
-from skelcmd.sources.pose_estimators.dataset import PoseVideos
+from skelcmd.sources.pose_estimators.dataset import PoseVideos, reader_image_coordinates
 from skelcmd.sources.pose_estimators.mediapipe import FRAME_COLUMNS
 
 FORMATS = ("openpose", "mediapipe", "mmpose", "yolo-pose")
@@ -154,7 +154,7 @@ def pose_clips(model: ClassifierFile, path: Path, fmt: str, options: PoseOptions
         other = [line for line in lines if line not in same]
         note += f" mapped to {target.name} as `skelcmd convert-layout --to {target.name}` maps "
         note += f"it ({'; '.join([f'{len(same)} joints of the same name', *other])})"
-    scale = None if read.channels == "xyz" else "signed"  # every reader's 2D scale
+    scale = reader_image_coordinates(read.channels)
     rescaled = rescale_note(scale, model.image_coordinates)
     note += f"; {rescaled}" if rescaled else ""
     clips = []

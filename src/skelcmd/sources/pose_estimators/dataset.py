@@ -176,6 +176,12 @@ def image_extra(videos: Sequence[Tracked], sizes: dict[str, tuple[int, int]]) ->
     }
 
 
+def reader_image_coordinates(channels: str) -> str | None:
+    """The scale (`skelcmd.channels`) of the coordinates every `read_<estimator>` gives: 2D
+    image coordinates in [-1, 1] (`image.to_unit`), "signed"; None for 3D."""
+    return None if channels == "xyz" else "signed"
+
+
 @dataclass
 class PoseVideos:
     """An estimator's output read as tracked videos, before any data set is written: what
@@ -250,8 +256,8 @@ def write_pose_dataset(
         Path(out), estimator, layout.name, channels, unlabelled_videos=left_out, notes=list(notes)
     )
     extra = {"estimator": estimator, "labelled": labels is not None, **extra}
-    if channels != "xyz":  # every reader scales image coordinates to [-1, 1]
-        extra["image_coordinates"] = "signed"
+    if reader_image_coordinates(channels) is not None:
+        extra["image_coordinates"] = reader_image_coordinates(channels)
     with DatasetWriter(
         out,
         layout,
